@@ -1,0 +1,144 @@
+"""The Zarr layout of a slide's patch dataset, written atomically and read lazily.
+
+One Zarr group per slide (``<root>/patch_dataset/<slide_id>.zarr``)::
+
+    inputs     float32 (n, n_heights, P, P, 2)  chunks (1, n_heights, P, P, 2)
+               every height's hologram amplitude back-propagated with zero phase by the mean
+               height z̄2 to the sample plane; last axis (real, imag)
+    target     float32 (n, P, P, 2)            chunks (1, P, P, 2)
+               MH-PR complex field at the sample plane; last axis (real, imag)
+    fov_index  int32 (n,)       index of the FOV a patch comes from (into ``attrs["fov_ids"]``)
+    origin     int32 (n, 2)     (y, x) of the patch's top-left corner on the super-resolved grid
+
+Group attributes: ``slide_id``, ``patient_id``, ``tissue``, ``fov_ids``, ``heights_m`` (per FOV the
+autofocused z2 of each height), ``z2_mean_m``, ``pixel_size_m``, ``wavelength_m``, ``patch_size``.
+One chunk holds one patch so that a reader touches exactly the patches it draws.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+INPUTS = "inputs"
+TARGET = "target"
+FOV_INDEX = "fov_index"
+ORIGIN = "origin"
+
+
+@dataclass(frozen=True)
+class PatchStore:
+    """A slide's patch dataset opened read-only; arrays are lazy Zarr arrays."""
+
+    path: Path
+    inputs: zarr.Array
+    target: zarr.Array
+    fov_index: np.ndarray
+    origin: np.ndarray
+    attrs: dict[str, Any]
+
+    @property
+    def n_patches(self) -> int:
+        return int(self.inputs.shape[0])
+
+    @property
+    def n_heights(self) -> int:
+        return int(self.inputs.shape[1])
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.inputs.shape[2])
+
+
+def _check_arrays(
+    inputs: np.ndarray, target: np.ndarray, fov_index: np.ndarray, origin: np.ndarray
+):
+    if inputs.ndim != 5 or inputs.shape[-1] != 2 or inputs.shape[2] != inputs.shape[3]:
+        raise ValueError(f"inputs must be (n, n_heights, P, P, 2), got {inputs.shape}")
+    n, _, p = inputs.shape[:3]
+    if target.shape != (n, p, p, 2):
+        raise ValueError(f"target must be {(n, p, p, 2)} to match inputs, got {target.shape}")
+    if fov_index.shape != (n,):
+        raise ValueError(f"fov_index must be ({n},), got {fov_index.shape}")
+    if origin.shape != (n, 2):
+        raise ValueError(f"origin must be ({n}, 2), got {origin.shape}")
+
+
+def write_patch_store(
+    path: str | os.PathLike[str],
+    inputs: np.ndarray,
+    target: np.ndarray,
+    *,
+    fov_index: np.ndarray,
+    origin: np.ndarray,
+    attrs: dict[str, Any],
+) -> Path:
+    """Write a patch dataset to ``path`` atomically.
+
+    The group is written under a temporary sibling name and renamed into place, so a reader sees
+    either the previous complete store or the new complete one, never a partial store.
+
+    Returns the final path.
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    target = np.asarray(target, dtype=np.float32)
+    fov_index = np.asarray(fov_index, dtype=np.int32)
+    origin = np.asarray(origin, dtype=np.int32)
+    _check_arrays(inputs, target, fov_index, origin)
+
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        group = zarr.open_group(tmp, mode="w")
+        group.attrs.update(attrs)
+        n, m, p = inputs.shape[:3]
+        arr = group.create_array(
+            INPUTS, shape=inputs.shape, chunks=(1, m, p, p, 2), dtype="float32"
+        )
+        arr[...] = inputs
+        arr = group.create_array(TARGET, shape=target.shape, chunks=(1, p, p, 2), dtype="float32")
+        arr[...] = target
+        group.create_array(FOV_INDEX, shape=(n,), chunks=(max(n, 1),), dtype="int32")[...] = (
+            fov_index
+        )
+        group.create_array(ORIGIN, shape=(n, 2), chunks=(max(n, 1), 2), dtype="int32")[...] = origin
+        _replace_dir(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move directory ``src`` to ``dst``, replacing a previous ``dst`` with one rename each way."""
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def open_patch_store(path: str | os.PathLike[str]) -> PatchStore:
+    """Open a patch dataset written by :func:`write_patch_store` (read-only, lazy)."""
+    p = Path(path)
+    if not (p / "zarr.json").exists():
+        raise FileNotFoundError(f"{p}: not a patch store (no zarr.json)")
+    group = zarr.open_group(p, mode="r")
+    return PatchStore(
+        path=p,
+        inputs=group[INPUTS],
+        target=group[TARGET],
+        fov_index=np.asarray(group[FOV_INDEX][...]),
+        origin=np.asarray(group[ORIGIN][...]),
+        attrs=dict(group.attrs),
+    )
