@@ -1,8 +1,8 @@
 """Process-wide settings read from the environment: profile and data root.
 
 ``HOLO_PROFILE`` selects ``demo`` (default, a 2-core laptop in minutes) or ``paper`` (the paper's
-sizes, meant for GPU machines). ``HOLO_DATA_ROOT`` is where everything is stored (default ``./data``);
-raw slides land in ``<root>/landing``.
+sizes, meant for GPU machines). ``HOLO_DATA_ROOT`` is where everything is stored (default
+``./data``); raw slides land in ``<root>/landing``.
 """
 
 from __future__ import annotations
