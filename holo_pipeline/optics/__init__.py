@@ -1,1 +1,23 @@
-"""TODO"""
+"""Physics of lens-free in-line holography in NumPy/SciPy: propagation, pixel super-resolution,
+autofocus and multi-height phase retrieval.
+
+Lengths are SI metres, complex fields ``complex64`` arrays ``(H, W)``, intensities float arrays.
+Nothing here imports TensorFlow or Dagster.
+"""
+
+from holo_pipeline.optics.autofocus import autofocus, tamura_of_gradient
+from holo_pipeline.optics.phase_retrieval import PhaseRetrievalResult, multi_height_phase_retrieval
+from holo_pipeline.optics.propagation import Propagator, propagate
+from holo_pipeline.optics.superres import estimate_shifts, shift_and_add, super_resolve
+
+__all__ = [
+    "PhaseRetrievalResult",
+    "Propagator",
+    "autofocus",
+    "estimate_shifts",
+    "multi_height_phase_retrieval",
+    "propagate",
+    "shift_and_add",
+    "super_resolve",
+    "tamura_of_gradient",
+]

@@ -1,0 +1,165 @@
+"""Multi-height phase retrieval (MH-PR) of in-line holograms recorded at several distances.
+
+Starting from the first hologram's amplitude with zero phase, the field is propagated from plane to
+plane; at every plane its amplitude is replaced by the average of the current and the measured
+amplitude while its phase is kept. One iteration sweeps forward through the planes and back. The
+converged field is finally back-propagated to the sample plane.
+
+References
+----------
+A. Greenbaum and A. Ozcan, "Maskless imaging of dense samples using pixel super-resolution based
+multi-height lensfree on-chip microscopy", Opt. Express 20, 3129 (2012).
+L. Huang et al., "Few-shot transfer learning for holographic image reconstruction using a
+recurrent neural network", APL Photonics 7, 070801 (2022).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from holo_pipeline.optics import _checks, _fft
+from holo_pipeline.optics.propagation import Propagator
+
+__all__ = ["PhaseRetrievalResult", "multi_height_phase_retrieval"]
+
+
+@dataclass(frozen=True)
+class PhaseRetrievalResult:
+    """Outcome of :func:`multi_height_phase_retrieval`.
+
+    Attributes
+    ----------
+    field : ndarray, complex64, shape (H, W)
+        Retrieved complex transmission at the sample plane (background ~1, real positive).
+    residuals : list of float
+        Per iteration, the relative amplitude mismatch ``‖|u_k| − √I_k‖ / ‖√I_k‖`` averaged over
+        the planes visited, measured before each amplitude update.
+    """
+
+    field: np.ndarray
+    residuals: list[float]
+
+
+def multi_height_phase_retrieval(
+    holograms: np.ndarray,
+    z2: np.ndarray,
+    *,
+    wavelength: float,
+    pixel_size: float,
+    iterations: int = 20,
+    n_medium: float = 1.0,
+    propagator: Propagator | None = None,
+) -> PhaseRetrievalResult:
+    """Retrieve the complex sample field from holograms at several sample-to-sensor distances.
+
+    Parameters
+    ----------
+    holograms : ndarray, shape (n, H, W)
+        Intensities, ``n >= 2``, registered to one another and normalised so that the background
+        (no sample) is ~1.
+    z2 : array_like, shape (n,)
+        Sample-to-sensor distance of each hologram in metres (distinct, > 0; any order).
+    wavelength, pixel_size : float
+        Vacuum wavelength and hologram pitch, metres.
+    iterations : int, optional
+        Forward-and-back sweeps (the method converges in 10–30).
+    n_medium : float, optional
+        Refractive index between sample and sensor.
+    propagator : Propagator, optional
+        Reuse one (shape ``(H, W)``) across fields of view so that transfer functions are cached.
+
+    Returns
+    -------
+    PhaseRetrievalResult
+
+    Notes
+    -----
+    The field is held as ``1 + s``: a unit plane wave, which extends beyond the window and is
+    propagated analytically, plus the scattered part ``s``, which is zero-padded. Zero-padding the
+    whole field instead would make the window's edge an aperture whose diffraction fringes corrupt
+    the retrieval. Propagation uses transfer functions without the plane-wave carrier phase, so the
+    background stays 1 and the result's global phase is that of the background. Between planes ``s``
+    stays on the padded grid (what propagates out of the window is kept, not cropped) and the
+    plane-to-plane transfer functions are computed once.
+    """
+    stack = _checks.finite_array("holograms", holograms, ndim=3, complex_ok=False, min_size=8)
+    n_planes = stack.shape[0]
+    if n_planes < 2:
+        raise ValueError(f"holograms must hold at least 2 heights (n, H, W), got {stack.shape}")
+    if np.any(stack < 0):
+        raise ValueError("holograms must be intensities (>= 0 everywhere)")
+    heights = np.asarray(z2, dtype=np.float64)
+    if heights.shape != (n_planes,):
+        raise ValueError(
+            f"z2 must have shape ({n_planes},) (one per hologram), got {heights.shape}"
+        )
+    for i, z in enumerate(heights):
+        _checks.positive_length(f"z2[{i}]", z)
+    if len(np.unique(heights)) != n_planes:
+        raise ValueError(f"z2 must hold distinct distances, got {heights.tolist()}")
+    if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    shape = stack.shape[1:]
+    if propagator is None:
+        propagator = Propagator(
+            shape, wavelength=wavelength, pixel_size=pixel_size, n_medium=n_medium
+        )
+    elif propagator.shape != shape:
+        raise ValueError(f"propagator.shape {propagator.shape} must equal hologram shape {shape}")
+    else:
+        _checks.positive_length("wavelength", wavelength)
+        _checks.positive_length("pixel_size", pixel_size)
+
+    order = np.argsort(heights)
+    heights = heights[order]
+    measured = np.sqrt(stack[order].astype(np.float32))
+    norms = [float(np.linalg.norm(m)) or 1.0 for m in measured]
+    h, w = shape
+
+    # Plane-to-plane transfer functions, computed once (carrier removed: background stays 1).
+    steps = np.diff(heights)
+    forward = [propagator.transfer_function(dz, carrier=False) for dz in steps]
+    backward = [propagator.transfer_function(-dz, carrier=False) for dz in steps]
+
+    scattered = propagator.pad(measured[0] - 1.0)
+    scale = np.empty(shape, dtype=np.float32)
+
+    def hop(s: np.ndarray, transfer: np.ndarray) -> np.ndarray:
+        spectrum = _fft.fft2(s, overwrite_x=True)
+        np.multiply(spectrum, transfer, out=spectrum)
+        propagator.n_propagations += 1
+        return _fft.ifft2(spectrum, overwrite_x=True)
+
+    def impose(s: np.ndarray, plane: int) -> float:
+        window = s[:h, :w]
+        window += 1.0
+        amplitude = np.abs(window)
+        diff = amplitude - measured[plane]
+        mismatch = float(np.sqrt(np.vdot(diff, diff).real)) / norms[plane]
+        # New amplitude (|u| + m)/2 with the phase of u: scale u by (1 + m/|u|)/2.
+        np.maximum(amplitude, 1e-6, out=amplitude)
+        np.divide(measured[plane], amplitude, out=scale)
+        np.add(scale, 1.0, out=scale)
+        np.multiply(scale, 0.5, out=scale)
+        window *= scale
+        window -= 1.0
+        return mismatch
+
+    residuals: list[float] = []
+    for _ in range(int(iterations)):
+        total = 0.0
+        for k in range(1, n_planes):
+            scattered = hop(scattered, forward[k - 1])
+            total += impose(scattered, k)
+        for k in range(n_planes - 2, -1, -1):
+            scattered = hop(scattered, backward[k])
+            total += impose(scattered, k)
+        residuals.append(total / (2 * (n_planes - 1)))
+
+    to_sample = propagator.transfer_function(-heights[0], carrier=False)
+    field = propagator.crop(hop(scattered, to_sample)) + np.complex64(1.0)
+    return PhaseRetrievalResult(
+        field=np.ascontiguousarray(field, dtype=np.complex64), residuals=residuals
+    )
