@@ -15,6 +15,7 @@ recurrent neural network", APL Photonics 7, 070801 (2022).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,9 @@ from holo_pipeline.optics import _checks, _fft
 from holo_pipeline.optics.propagation import Propagator
 
 __all__ = ["PhaseRetrievalResult", "multi_height_phase_retrieval"]
+
+#: Added to |u| before dividing by it: keeps m/|u| finite, far below any amplitude that matters.
+_TINY = np.float32(1e-20)
 
 
 @dataclass(frozen=True)
@@ -76,13 +80,15 @@ def multi_height_phase_retrieval(
 
     Notes
     -----
-    The field is held as ``1 + s``: a unit plane wave, which extends beyond the window and is
-    propagated analytically, plus the scattered part ``s``, which is zero-padded. Zero-padding the
-    whole field instead would make the window's edge an aperture whose diffraction fringes corrupt
-    the retrieval. Propagation uses transfer functions without the plane-wave carrier phase, so the
-    background stays 1 and the result's global phase is that of the background. Between planes ``s``
-    stays on the padded grid (what propagates out of the window is kept, not cropped) and the
-    plane-to-plane transfer functions are computed once.
+    The field is ``1 + s``: a unit plane wave, which extends beyond the window, plus the scattered
+    part ``s``, which is zero-padded. Zero-padding the whole field instead would make the window's
+    edge an aperture whose diffraction fringes corrupt the retrieval. Propagation uses transfer
+    functions without the plane-wave carrier phase, which are exactly 1 at zero frequency; so the
+    padded grid can hold ``1 + s`` itself (1 in the margin) and the plane wave propagates unchanged,
+    with no background added and removed at every plane. The result's global phase is that of the
+    background. Between planes the field stays on the padded grid (what propagates out of the
+    window is kept, not cropped), is updated in place in preallocated float32/complex64 buffers,
+    and the plane-to-plane transfer functions are computed once.
     """
     stack = _checks.finite_array("holograms", holograms, ndim=3, complex_ok=False, min_size=8)
     n_planes = stack.shape[0]
@@ -115,7 +121,9 @@ def multi_height_phase_retrieval(
     order = np.argsort(heights)
     heights = heights[order]
     measured = np.sqrt(stack[order].astype(np.float32))
+    # ‖√I_k‖² for the residual, and √I_k / 2 for the amplitude update (see ``impose``).
     norms = [float(np.linalg.norm(m)) or 1.0 for m in measured]
+    half_measured = 0.5 * measured
     h, w = shape
 
     # Plane-to-plane transfer functions, computed once (carrier removed: background stays 1).
@@ -123,43 +131,47 @@ def multi_height_phase_retrieval(
     forward = [propagator.transfer_function(dz, carrier=False) for dz in steps]
     backward = [propagator.transfer_function(-dz, carrier=False) for dz in steps]
 
-    scattered = propagator.pad(measured[0] - 1.0)
-    scale = np.empty(shape, dtype=np.float32)
+    # The whole field u = 1 + s lives on the padded grid, background included (1 in the margin).
+    # A carrier-free transfer function is exactly 1 at zero frequency, so propagating the padded
+    # u gives the propagated s plus the propagated plane wave, 1 — the same as propagating s alone
+    # — without adding and subtracting the background at every plane.
+    field = np.ones(propagator.padded_shape, dtype=np.complex64)
+    field[:h, :w] = measured[0]
+    amplitude = np.empty(shape, dtype=np.float32)
+    work = np.empty(shape, dtype=np.float32)
 
-    def hop(s: np.ndarray, transfer: np.ndarray) -> np.ndarray:
-        spectrum = _fft.fft2(s, overwrite_x=True)
+    def hop(u: np.ndarray, transfer: np.ndarray) -> np.ndarray:
+        # In place: scipy.fft transforms a C-contiguous complex64 array into itself.
+        spectrum = _fft.fft2(u, overwrite_x=True)
         np.multiply(spectrum, transfer, out=spectrum)
         propagator.n_propagations += 1
         return _fft.ifft2(spectrum, overwrite_x=True)
 
-    def impose(s: np.ndarray, plane: int) -> float:
-        window = s[:h, :w]
-        window += 1.0
-        amplitude = np.abs(window)
-        diff = amplitude - measured[plane]
-        mismatch = float(np.sqrt(np.vdot(diff, diff).real)) / norms[plane]
-        # New amplitude (|u| + m)/2 with the phase of u: scale u by (1 + m/|u|)/2.
-        np.maximum(amplitude, 1e-6, out=amplitude)
-        np.divide(measured[plane], amplitude, out=scale)
-        np.add(scale, 1.0, out=scale)
-        np.multiply(scale, 0.5, out=scale)
-        window *= scale
-        window -= 1.0
+    def impose(window: np.ndarray, plane: int) -> float:
+        # Only the measured window is constrained; outside it the field propagates freely.
+        np.abs(window, out=amplitude)
+        np.add(amplitude, _TINY, out=amplitude)
+        np.subtract(amplitude, measured[plane], out=work)
+        mismatch = math.sqrt(float(np.vdot(work, work))) / norms[plane]
+        # New amplitude (|u| + m)/2 with the phase of u: scale u by 1/2 + (m/2)/|u|.
+        np.divide(half_measured[plane], amplitude, out=work)
+        np.add(work, 0.5, out=work)
+        np.multiply(window, work, out=window)
         return mismatch
 
     residuals: list[float] = []
     for _ in range(int(iterations)):
         total = 0.0
         for k in range(1, n_planes):
-            scattered = hop(scattered, forward[k - 1])
-            total += impose(scattered, k)
+            field = hop(field, forward[k - 1])
+            total += impose(field[:h, :w], k)
         for k in range(n_planes - 2, -1, -1):
-            scattered = hop(scattered, backward[k])
-            total += impose(scattered, k)
+            field = hop(field, backward[k])
+            total += impose(field[:h, :w], k)
         residuals.append(total / (2 * (n_planes - 1)))
 
     to_sample = propagator.transfer_function(-heights[0], carrier=False)
-    field = propagator.crop(hop(scattered, to_sample)) + np.complex64(1.0)
+    field = propagator.crop(hop(field, to_sample))
     return PhaseRetrievalResult(
         field=np.ascontiguousarray(field, dtype=np.complex64), residuals=residuals
     )

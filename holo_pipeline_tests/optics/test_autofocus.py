@@ -82,3 +82,43 @@ def test_autofocus_rejects_bad_holograms() -> None:
     bad[3, 3] = np.nan
     with pytest.raises(ValueError, match="hologram must contain only finite"):
         autofocus(bad, **kw)
+
+
+# The super-resolved grid the pipeline autofocuses: a 528² FOV at 1.12 µm / 3 (197 µm).
+SR_PIXEL = 0.3733e-6
+SR_N = 528
+
+
+@pytest.mark.slow
+def test_autofocus_on_16_super_resolved_phantoms_within_1um_median_2um_max() -> None:
+    errors, counts = [], []
+    prop = Propagator((SR_N, SR_N), wavelength=WAVELENGTH, pixel_size=SR_PIXEL, cache_size=0)
+    big = SR_N + 2 * 128
+    for seed in range(16):
+        rng = np.random.default_rng(500 + seed)
+        # The sample extends beyond the FOV: objects outside it cast fringes into the window.
+        sample = blob_sample((big, big), pixel_size=SR_PIXEL, rng=rng)
+        z2 = rng.uniform(400e-6, 600e-6)
+        intensity = hologram(sample, z2, wavelength=WAVELENGTH, pixel_size=SR_PIXEL)
+        intensity = intensity[128:-128, 128:-128]
+        intensity = np.clip(intensity + 0.01 * rng.normal(size=intensity.shape), 0, None)
+        # The pipeline searches nominal ± 25 µm; the nominal stage height is off by up to 20 µm.
+        nominal = z2 + rng.uniform(-20e-6, 20e-6)
+        before = prop.n_propagations
+        found = autofocus(
+            intensity,
+            wavelength=WAVELENGTH,
+            pixel_size=SR_PIXEL,
+            z_min=nominal - 25e-6,
+            z_max=nominal + 25e-6,
+            propagator=prop,
+        )
+        errors.append(abs(found - z2))
+        counts.append(prop.n_propagations - before)
+    errors_um = np.array(errors) * 1e6
+    print(
+        f"median {np.median(errors_um):.2f} µm, max {errors_um.max():.2f} µm, {max(counts)} props"
+    )
+    assert np.median(errors_um) <= 1.0
+    assert errors_um.max() <= 2.0
+    assert max(counts) <= 60
