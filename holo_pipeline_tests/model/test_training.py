@@ -1,0 +1,130 @@
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+from holo_pipeline.datasets.tf_data import make_dataset
+from holo_pipeline.model.config import TrainingConfig
+from holo_pipeline.model.training import (
+    HISTORY_COLUMNS,
+    GANTrainer,
+    load_generator,
+    predict,
+    train_model,
+)
+from holo_pipeline.settings import ConfigError
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+OVERFIT_STEPS = 60
+
+
+def test_tiny_model_overfits_one_batch(tiny_config, tiny_training, stores):
+    config = dataclasses.replace(tiny_training, lr_g=3e-3, lr_decay_per_epoch=1.0)
+    trainer = GANTrainer(
+        "scratch", model_config=tiny_config, config=config, steps_per_epoch=1, seed=0
+    )
+    x, y = next(iter(make_dataset(stores[:1], n_holograms=3, batch_size=2, seed=0, crop_size=16)))
+    losses = [[float(v) for v in trainer.train_step(x, y)] for _ in range(OVERFIT_STEPS)]
+    g_loss = np.asarray([row[0] for row in losses])
+    mae = np.asarray([row[1] for row in losses])
+    assert np.all(np.isfinite(losses))
+    assert g_loss[-5:].mean() <= 0.5 * g_loss[:3].mean()
+    assert mae[-5:].mean() <= 0.5 * mae[:3].mean()
+
+
+def _kill_after_epoch(source, target, epoch):
+    """Leave ``target`` as a run killed right after epoch ``epoch``'s checkpoint would be.
+
+    A copy of the finished work directory rolled back to that checkpoint: later checkpoints gone,
+    the history still holding the later rows (as if killed between writing it and checkpointing).
+    """
+    shutil.copytree(source, target)
+    ckpt = target / "checkpoints"
+    for path in ckpt.glob("ckpt-*"):
+        if int(path.name.split(".")[0].split("-")[1]) > epoch:
+            path.unlink()
+    state = f'model_checkpoint_path: "ckpt-{epoch}"\nall_model_checkpoint_paths: "ckpt-{epoch}"\n'
+    (ckpt / "checkpoint").write_text(state)
+    (target / "generator.keras").unlink()
+
+
+def test_killed_and_resumed_run_reaches_the_same_weights(
+    tiny_config, tiny_training, stores, tmp_path
+):
+    train, val = stores
+    kw = dict(
+        train_stores=[train], val_stores=[val], n_holograms=2, seed=7, model_config=tiny_config
+    )
+    full = train_model("scratch", config=tiny_training, workdir=tmp_path / "full", **kw)
+    assert full.resumed_from_epoch == 0 and len(full.history) == 2
+    _kill_after_epoch(tmp_path / "full", tmp_path / "resumed", epoch=1)
+    resumed = train_model("scratch", config=tiny_training, workdir=tmp_path / "resumed", **kw)
+    assert resumed.resumed_from_epoch == 1
+    cols = [c for c in HISTORY_COLUMNS if "seconds" not in c]
+    assert resumed.history[cols].equals(full.history[cols])
+    a, b = load_generator(full.generator_path), load_generator(resumed.generator_path)
+    for va, vb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())  # bit-identical on CPU
+
+
+def test_transfer_variants_from_a_backbone(tiny_config, tiny_training, stores, tmp_path):
+    train, val = stores
+    config = dataclasses.replace(tiny_training, epochs=1, patience=1)
+    kw = dict(
+        train_stores=[train], val_stores=[val], n_holograms=3, seed=0, model_config=tiny_config
+    )
+    backbone = train_model("scratch", config=config, workdir=tmp_path / "backbone", **kw)
+    assert list(backbone.history.columns) == list(HISTORY_COLUMNS)
+    assert backbone.trainable_params < backbone.total_params  # BN moving statistics
+    frozen = train_model(
+        "frozen_rnn",
+        config=config,
+        workdir=tmp_path / "frozen",
+        backbone_path=backbone.generator_path,
+        **kw,
+    )
+    assert frozen.trainable_params < 0.5 * frozen.total_params
+    assert frozen.total_params == backbone.total_params
+    assert (tmp_path / "frozen" / "history.csv").exists()
+    assert any((tmp_path / "frozen" / "tensorboard").iterdir())
+    # fully convolutional after training: full 32-px patches, M different from training
+    out = predict(load_generator(frozen.generator_path), np.zeros((2, 5, 32, 32, 2), np.float32))
+    assert out.shape == (2, 32, 32, 2) and np.all(np.isfinite(out))
+
+
+def test_misconfigured_runs_are_refused_before_training(
+    tiny_config, tiny_training, stores, tmp_path
+):
+    train, val = stores
+    kw = dict(
+        train_stores=[train], val_stores=[val], n_holograms=2, seed=0, model_config=tiny_config
+    )
+    with pytest.raises(ConfigError, match="backbone_path"):
+        train_model("frozen_rnn", config=tiny_training, workdir=tmp_path / "a", **kw)
+    with pytest.raises(ConfigError, match="variant"):
+        train_model("frozen", config=tiny_training, workdir=tmp_path / "b", **kw)
+    bad_crop = dataclasses.replace(tiny_training, crop_size=18)
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        train_model("scratch", config=bad_crop, workdir=tmp_path / "c", **kw)
+    with pytest.raises(ConfigError, match="fewer training samples"):
+        big = dataclasses.replace(tiny_training, batch_size=4)
+        train_model("scratch", config=big, workdir=tmp_path / "e", **kw)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "run.json").write_text('{"variant": "scratch", "seed": 1}')
+    with pytest.raises(ConfigError, match="different settings"):
+        train_model("scratch", config=tiny_training, workdir=tmp_path / "d", **kw)
+
+
+def test_profiles_and_runtime_defaults():
+    demo = TrainingConfig.for_profile("demo", stage="transfer")
+    paper_pretrain = TrainingConfig.for_profile("paper", stage="pretrain")
+    paper_transfer = TrainingConfig.for_profile("paper", stage="transfer")
+    assert (paper_pretrain.lr_g, paper_pretrain.lr_d) == (1e-5, 1e-6)
+    assert (paper_transfer.lr_g, paper_transfer.lr_d) == (2e-4, 2e-5)
+    assert paper_transfer.lr_decay_per_epoch < 1 and paper_transfer.augment
+    assert demo.precision == "float32" and demo.deterministic
+    assert paper_transfer.precision == "auto" and paper_transfer.strategy == "auto"
+    with pytest.raises(ConfigError, match="stage"):
+        TrainingConfig.for_profile("demo", stage="finetune")
