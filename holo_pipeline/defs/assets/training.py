@@ -1,0 +1,334 @@
+"""Model assets: ``pretrained_backbone`` and ``transferred_models`` (one partition per model).
+
+``transferred_models`` is partitioned by a static key ``<tissue>-<variant>-r<Nt/N>-m<Mt>`` from
+:class:`holo_pipeline.evaluation.experiments.ExperimentPlan` of the active profile, so each model is
+its own cached, versioned output that can be rerun alone. Both assets run in the ``gpu``
+concurrency pool (set its limit to the number of GPUs: ``dagster instance concurrency set gpu 1``)
+and rerun nightly when their inputs changed (:mod:`holo_pipeline.defs.schedules`).
+
+TensorFlow and :mod:`holo_pipeline.model` are imported inside the asset bodies, so loading the code
+location never imports TensorFlow. Training resumes from the checkpoints of an interrupted run with
+the same inputs (the work directory is named by a fingerprint of the training data and settings).
+"""
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from holo_pipeline.datasets.atomic import atomic_path
+from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
+from holo_pipeline.datasets.stores import write_parquet
+from holo_pipeline.defs.resources import CatalogResource, ProcessingResource
+from holo_pipeline.defs.schedules import nightly_retrain_condition
+from holo_pipeline.evaluation.comparisons import format_frame
+from holo_pipeline.evaluation.experiments import (
+    ExperimentPlan,
+    TransferExperiment,
+    n_transfer_tiles,
+    select_tiles,
+    tiles_per_patch,
+)
+from holo_pipeline.model.config import RHMConfig, TrainingConfig
+from holo_pipeline.settings import profile_name
+
+MODELS_GROUP = "models"
+PLAN = ExperimentPlan.for_profile()
+transfer_partitions = dg.StaticPartitionsDefinition(PLAN.partition_keys())
+
+
+def _code_version(stage: str) -> str:
+    """Version = code revision + the profile's architecture, training settings and plan."""
+    blob = json.dumps(
+        [
+            dataclasses.asdict(RHMConfig.for_profile()),
+            dataclasses.asdict(TrainingConfig.for_profile(stage=stage)),
+            dataclasses.asdict(PLAN),
+        ],
+        sort_keys=True,
+    )
+    return f"{stage}-1-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+class TrainingRunConfig(dg.Config):
+    """Run parameters of a training asset (defaults: the profile's settings)."""
+
+    epochs: int = 0
+    """Epochs to train; 0 keeps the profile's ``TrainingConfig.epochs``."""
+    seed: int = 0
+    """Seeds weight initialisation, data sampling and the transfer tiles."""
+
+
+def _training_config(stage: str, profile: str, run: TrainingRunConfig) -> TrainingConfig:
+    config = TrainingConfig.for_profile(profile, stage=stage)
+    # Validate on whole patches: a 64-px centre crop of a few patches is too noisy a signal for
+    # the convergence comparison (epochs to the baseline's best validation MAE).
+    config = dataclasses.replace(config, val_crop_size=None)
+    if run.epochs:
+        config = dataclasses.replace(config, epochs=run.epochs)
+    return config
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _stores(splits: pd.DataFrame, tissues: tuple[str, ...] | list[str], split: str) -> list[str]:
+    rows = splits[splits["tissue"].isin(list(tissues)) & (splits["split"] == split)]
+    rows = rows[rows["n_patches"] > 0].sort_values("slide_id")
+    return [str(p) for p in rows["patch_store"]]
+
+
+def _store_signature(paths: list[str]) -> list[tuple[str, int]]:
+    """Path and modification time of each store, for the work-dir fingerprint.
+
+    Stores are replaced by a rename when rewritten, so a rewritten store has a new time and the
+    model trains afresh; an interrupted run on unchanged stores resumes from its checkpoints.
+    """
+    return [(p, Path(p).stat().st_mtime_ns) for p in sorted(paths)]
+
+
+def _train_and_publish(
+    *,
+    variant: str,
+    out_dir: Path,
+    train_stores: list[str],
+    val_stores: list[str],
+    config: TrainingConfig,
+    model_config: RHMConfig,
+    n_holograms: int,
+    seed: int,
+    backbone_path: Path | None,
+    data_signature: Any,
+    extra: dict[str, Any],
+    log,
+) -> dict[str, Any]:
+    """Train in a fingerprinted work dir, then publish generator, history and run.json."""
+    from holo_pipeline.model import train_model
+
+    key = _fingerprint(
+        variant,
+        data_signature,
+        dataclasses.asdict(config),
+        dataclasses.asdict(model_config),
+        n_holograms,
+        seed,
+        _file_digest(backbone_path) if backbone_path else None,
+    )
+    workdir = out_dir / f"work-{key}"
+    for stale in out_dir.glob("work-*"):
+        if stale != workdir:
+            shutil.rmtree(stale, ignore_errors=True)
+    log.info(f"training {variant} in {workdir} ({len(train_stores)} train stores)")
+    result = train_model(
+        variant,
+        train_stores=train_stores,
+        val_stores=val_stores,
+        config=config,
+        workdir=workdir,
+        n_holograms=n_holograms,
+        seed=seed,
+        backbone_path=backbone_path,
+        model_config=model_config,
+    )
+    generator_path = out_dir / "generator.keras"
+    with atomic_path(generator_path) as tmp:
+        shutil.copyfile(result.generator_path, tmp)
+    write_parquet(result.history, out_dir / "history.parquet")
+    run = {
+        **extra,
+        "variant": variant,
+        "n_holograms": int(n_holograms),
+        "trainable_params": int(result.trainable_params),
+        "total_params": int(result.total_params),
+        "seconds_per_epoch": float(result.seconds_per_epoch),
+        "epochs_run": len(result.history),
+        "best_epoch": int(result.best_epoch),
+        "best_val_mae": float(result.best_val_mae),
+        "resumed_from_epoch": int(result.resumed_from_epoch),
+        "model_path": str(generator_path),
+        "seed": int(seed),
+    }
+    with atomic_path(out_dir / "run.json") as tmp:
+        tmp.write_text(json.dumps(run, indent=2))
+    return run
+
+
+def _metadata(run: dict[str, Any], history: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
+    shown = history[["epoch", "g_loss", "d_loss", "val_mae", "val_ms_ssim", "seconds"]]
+    return {
+        "trainable_params": run["trainable_params"],
+        "total_params": run["total_params"],
+        "seconds_per_epoch": dg.MetadataValue.float(run["seconds_per_epoch"]),
+        "epochs_run": run["epochs_run"],
+        "best_epoch": run["best_epoch"],
+        "best_val_mae": dg.MetadataValue.float(run["best_val_mae"]),
+        "n_holograms": run["n_holograms"],
+        "history": dg.MetadataValue.md(format_frame(shown)),
+        "path": dg.MetadataValue.path(str(out_dir)),
+    }
+
+
+@dg.asset(
+    deps=["dataset_splits"],
+    group_name=MODELS_GROUP,
+    code_version=_code_version("pretrain"),
+    pool="gpu",
+    kinds={"tensorflow", "keras"},
+    automation_condition=nightly_retrain_condition(),
+    description=(
+        "RH-M backbone (GAN) trained on the train/val slides of blood smear, Pap smear and lung "
+        f"with M = {PLAN.pretrain_holograms} holograms."
+    ),
+)
+def pretrained_backbone(
+    context: dg.AssetExecutionContext,
+    config: TrainingRunConfig,
+    catalog: CatalogResource,
+    processing: ProcessingResource,
+) -> dg.MaterializeResult:
+    """Pretrain the backbone from scratch on the pretraining tissues."""
+    profile = profile_name(processing.profile)
+    plan = ExperimentPlan.for_profile(profile)
+    splits = pd.read_parquet(catalog.path("dataset_splits"))
+    train = _stores(splits, plan.pretrain_tissues, "train")
+    val = _stores(splits, plan.pretrain_tissues, "val")
+    if not train or not val:
+        raise ValueError(
+            f"dataset_splits has no train or val slide with patches for {plan.pretrain_tissues}"
+        )
+    out_dir = catalog.path("pretrained_backbone")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_patches = sum(open_patch_store(p).n_patches for p in train)
+    run = _train_and_publish(
+        variant="scratch",
+        out_dir=out_dir,
+        train_stores=train,
+        val_stores=val,
+        config=_training_config("pretrain", profile, config),
+        model_config=RHMConfig.for_profile(profile),
+        n_holograms=plan.pretrain_holograms,
+        seed=config.seed,
+        backbone_path=None,
+        data_signature=_store_signature(train + val),
+        extra={
+            "model_key": "pretrained_backbone",
+            "tissue": "+".join(plan.pretrain_tissues),
+            "nt_ratio": 0.0,
+            "n_train_patches": n_patches,
+        },
+        log=context.log,
+    )
+    history = pd.read_parquet(out_dir / "history.parquet")
+    return dg.MaterializeResult(
+        metadata={**_metadata(run, history, out_dir), "n_train_patches": n_patches}
+    )
+
+
+def _transfer_tiles_store(
+    experiment: TransferExperiment,
+    splits: pd.DataFrame,
+    plan: ExperimentPlan,
+    out_dir: Path,
+    seed: int,
+) -> tuple[Path, int, float]:
+    """Write the Nt training tiles of ``experiment`` as a patch store; return (path, Nt, N)."""
+    pretrain = [open_patch_store(p) for p in _stores(splits, plan.pretrain_tissues, "train")]
+    per_patch = tiles_per_patch(pretrain[0].patch_size, plan.tile_size) if pretrain else 1
+    n_pretrain = sum(s.n_patches for s in pretrain) * per_patch / len(plan.pretrain_tissues)
+    stores = [open_patch_store(p) for p in _stores(splits, [experiment.tissue], "train")]
+    if not stores:
+        raise ValueError(f"dataset_splits has no train slide with patches for {experiment.tissue}")
+    available = sum(s.n_patches for s in stores) * tiles_per_patch(
+        stores[0].patch_size, plan.tile_size
+    )
+    nt = n_transfer_tiles(experiment.nt_ratio, n_pretrain, available)
+    tiles = select_tiles(stores, nt, plan.tile_size, seed=seed)
+    path = write_patch_store(
+        out_dir / "train_tiles.zarr",
+        tiles["inputs"],
+        tiles["target"],
+        fov_index=tiles["fov_index"],
+        origin=tiles["origin"],
+        attrs={
+            **{k: stores[0].attrs.get(k) for k in ("tissue", "pixel_size_m", "wavelength_m")},
+            "slide_ids": [s.attrs.get("slide_id") for s in stores],
+            "heights_m": tiles["heights_m"],
+            "patch_size": int(tiles["inputs"].shape[2]),
+            "nt_ratio": experiment.nt_ratio,
+        },
+    )
+    return path, nt, n_pretrain
+
+
+@dg.asset(
+    deps=["dataset_splits", pretrained_backbone],
+    partitions_def=transfer_partitions,
+    group_name=MODELS_GROUP,
+    code_version=_code_version("transfer"),
+    pool="gpu",
+    kinds={"tensorflow", "keras"},
+    automation_condition=nightly_retrain_condition(),
+    description=(
+        "One transferred RH-M per partition <tissue>-<variant>-r<Nt/N>-m<Mt>: frozen_rnn "
+        "(backbone, recurrent blocks frozen), full_transfer (backbone, all trainable), scratch."
+    ),
+)
+def transferred_models(
+    context: dg.AssetExecutionContext,
+    config: TrainingRunConfig,
+    catalog: CatalogResource,
+    processing: ProcessingResource,
+) -> dg.MaterializeResult:
+    """Train one transferred model on Nt tiles of its tissue (see ``experiments`` for Nt/N)."""
+    profile = profile_name(processing.profile)
+    plan = ExperimentPlan.for_profile(profile)
+    experiment = TransferExperiment.from_key(context.partition_key)
+    splits = pd.read_parquet(catalog.path("dataset_splits"))
+    val = _stores(splits, [experiment.tissue], "val")
+    if not val:
+        raise ValueError(f"dataset_splits has no val slide with patches for {experiment.tissue}")
+    out_dir = catalog.path("transferred_models", model_key=experiment.key)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles_path, nt, n_pretrain = _transfer_tiles_store(
+        experiment, splits, plan, out_dir, config.seed
+    )
+    backbone = catalog.path("pretrained_backbone") / "generator.keras"
+    run = _train_and_publish(
+        variant=experiment.variant,
+        out_dir=out_dir,
+        train_stores=[str(tiles_path)],
+        val_stores=val,
+        config=_training_config("transfer", profile, config),
+        model_config=RHMConfig.for_profile(profile),
+        n_holograms=experiment.n_holograms,
+        seed=config.seed,
+        backbone_path=None if experiment.variant == "scratch" else backbone,
+        data_signature=[
+            _store_signature(_stores(splits, [experiment.tissue], "train") + val),
+            nt,
+            plan.tile_size,
+        ],
+        extra={**experiment.labels(), "n_train_patches": nt},
+        log=context.log,
+    )
+    history = pd.read_parquet(out_dir / "history.parquet")
+    return dg.MaterializeResult(
+        metadata={
+            **_metadata(run, history, out_dir),
+            "n_train_tiles (Nt)": nt,
+            "pretrain_tiles_per_tissue (N)": dg.MetadataValue.float(float(n_pretrain)),
+            "effective_nt_ratio": dg.MetadataValue.float(float(nt / max(n_pretrain, 1e-9))),
+            "tile_size": int(np.asarray(open_patch_store(tiles_path).patch_size)),
+        }
+    )

@@ -1,0 +1,198 @@
+"""Score a reconstruction model on a tissue's held-out test patients (no TensorFlow here).
+
+The model is passed in as a plain callable ``reconstruct(inputs) -> prediction`` on network tensors
+(``(n, M, P, P, 2)`` → ``(n, P, P, 2)``, real/imag last), so this module can be tested without
+Keras and the Dagster asset stays a thin wrapper around :func:`evaluate_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from holo_pipeline.datasets.patch_store import PatchStore, open_patch_store
+from holo_pipeline.evaluation.metrics import (
+    ecc,
+    mae,
+    max_scales,
+    ms_ssim,
+    phase_rmse,
+    rmse,
+)
+
+Reconstruct = Callable[[np.ndarray], np.ndarray]
+
+
+class SplitLeakError(ValueError):
+    """A patient appears in a test split and in a train or validation split."""
+
+
+@dataclass(frozen=True)
+class EvalPatch:
+    """One test patch: where it comes from and its arrays (inputs ``(M, P, P, 2)``)."""
+
+    slide_id: str
+    patient_id: str
+    patch_index: int
+    inputs: np.ndarray
+    target: np.ndarray
+
+
+def select_test_slides(splits: pd.DataFrame, tissue: str) -> pd.DataFrame:
+    """Rows of ``dataset_splits`` for ``tissue``'s test slides, after checking for patient leaks.
+
+    Raises
+    ------
+    SplitLeakError
+        If a test patient of ``tissue`` also has a slide in the train or validation split.
+    ValueError
+        If ``tissue`` has no test slide.
+    """
+    rows = splits[splits["tissue"] == tissue]
+    test = rows[rows["split"] == "test"]
+    seen = set(rows.loc[rows["split"] != "test", "patient_id"])
+    leaked = sorted(set(test["patient_id"]) & seen)
+    if leaked:
+        raise SplitLeakError(f"dataset_splits: {tissue} test patients {leaked} also in train/val")
+    if test.empty:
+        raise ValueError(f"dataset_splits has no test slide for tissue {tissue!r}")
+    return test.sort_values("slide_id").reset_index(drop=True)
+
+
+def evaluation_heights(store: PatchStore, patch: int, n_holograms: int) -> np.ndarray:
+    """Indices of the M heights fed to a model for one test patch: evenly spread in z2.
+
+    Training draws M of the stored heights at random (ascending z2); evaluation must be
+    deterministic, so it takes M heights spread evenly over the z2-sorted stack (the lowest and
+    highest always included for M ≥ 2), in ascending z2 order.
+    """
+    n = store.n_heights
+    if not 1 <= n_holograms <= n:
+        raise ValueError(f"n_holograms must be in 1..{n}, got {n_holograms}")
+    order = np.arange(n)
+    heights_m = store.attrs.get("heights_m")
+    if heights_m is not None:
+        fov = int(store.fov_index[patch])
+        row = np.asarray(heights_m[fov], dtype=np.float64) if fov < len(heights_m) else None
+        if row is not None and row.shape == (n,) and np.all(np.isfinite(row)):
+            order = np.argsort(row, kind="stable")
+    return order[np.round(np.linspace(0, n - 1, n_holograms)).astype(int)]
+
+
+def iter_test_patches(
+    test: pd.DataFrame, n_holograms: int, *, max_patches: int | None = None
+) -> Iterator[EvalPatch]:
+    """Yield the patches of the ``test`` slides with ``n_holograms`` heights each.
+
+    ``max_patches`` caps the number of patches per slide (``None``: all of them).
+    """
+    for row in test.itertuples(index=False):
+        store = open_patch_store(row.patch_store)
+        n = store.n_patches if max_patches is None else min(store.n_patches, max_patches)
+        for i in range(n):
+            yield EvalPatch(
+                slide_id=str(row.slide_id),
+                patient_id=str(row.patient_id),
+                patch_index=i,
+                inputs=np.asarray(store.inputs[i])[evaluation_heights(store, i, n_holograms)],
+                target=np.asarray(store.target[i]),
+            )
+
+
+def _complex(tensor: np.ndarray) -> np.ndarray:
+    return tensor[..., 0].astype(np.float64) + 1j * tensor[..., 1].astype(np.float64)
+
+
+def patch_metrics(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Metrics of one reconstruction ``(P, P, 2)`` against its ground truth ``(P, P, 2)``.
+
+    Amplitude RMSE on ``|field|``; wrap-aware phase RMSE in radians; ECC on the complex field; MAE
+    over the real and imaginary channels (the training loss's MAE); MS-SSIM on the amplitude with
+    dynamic range L = the ground truth's peak amplitude and as many of the 5 scales as the patch
+    size allows (5 from 161 px; weights renormalised below that).
+    """
+    if prediction.shape != target.shape or prediction.shape[-1] != 2:
+        raise ValueError(
+            f"prediction must be (P, P, 2) like target, got {prediction.shape} vs {target.shape}"
+        )
+    p, t = _complex(prediction), _complex(target)
+    amp_p, amp_t = np.abs(p), np.abs(t)
+    scales = max_scales(amp_t.shape)
+    return {
+        "amplitude_rmse": rmse(amp_p, amp_t),
+        "phase_rmse": phase_rmse(p, t),
+        "ecc": ecc(p, t),
+        "mae": mae(prediction, target),
+        "ms_ssim": (
+            ms_ssim(amp_p, amp_t, max_val=max(float(amp_t.max()), 1e-6), scales=scales)
+            if scales
+            else float("nan")
+        ),
+    }
+
+
+def evaluate_model(
+    reconstruct: Reconstruct,
+    test: pd.DataFrame,
+    *,
+    n_holograms: int,
+    labels: dict[str, Any],
+    batch_size: int = 4,
+    max_patches: int | None = None,
+    keep: int = 0,
+) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+    """Reconstruct every test patch and score it.
+
+    Parameters
+    ----------
+    reconstruct
+        ``(n, M, P, P, 2) float32 → (n, P, P, 2)``.
+    test
+        Test-slide rows of ``dataset_splits`` (see :func:`select_test_slides`).
+    n_holograms
+        M, the number of heights fed to the model (see :func:`evaluation_heights`).
+    labels
+        Columns copied onto every record (model_key, tissue, variant, nt_ratio, n_holograms).
+    batch_size, max_patches
+        Patches per call of ``reconstruct``; cap per slide.
+    keep
+        Number of the first predictions to return, for figures.
+
+    Returns
+    -------
+    records, kept
+        One dict per patch (``labels`` + slide_id, patient_id, patch_index + metrics) and the first
+        ``keep`` predictions.
+    """
+    records: list[dict[str, Any]] = []
+    kept: list[np.ndarray] = []
+    batch: list[EvalPatch] = []
+
+    def flush() -> None:
+        x = np.stack([b.inputs for b in batch]).astype(np.float32)
+        y = np.asarray(reconstruct(x))
+        for patch, pred in zip(batch, y, strict=True):
+            records.append(
+                {
+                    **labels,
+                    "slide_id": patch.slide_id,
+                    "patient_id": patch.patient_id,
+                    "patch_index": patch.patch_index,
+                    **patch_metrics(pred, patch.target),
+                }
+            )
+            if len(kept) < keep:
+                kept.append(pred)
+        batch.clear()
+
+    for patch in iter_test_patches(test, n_holograms, max_patches=max_patches):
+        batch.append(patch)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return records, kept

@@ -1,0 +1,119 @@
+"""Evaluation on test patients only, with real Zarr patch stores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from holo_pipeline.datasets.patch_store import write_patch_store
+from holo_pipeline.evaluation.evaluate import (
+    SplitLeakError,
+    evaluate_model,
+    patch_metrics,
+    select_test_slides,
+)
+
+P = 24
+
+
+def _store(root, slide_id: str, patient_id: str, marker: float, n: int = 3):
+    rng = np.random.default_rng(int(marker * 10) + len(slide_id))
+    target = np.stack([np.full((n, P, P), marker), rng.normal(0, 0.1, (n, P, P))], axis=-1).astype(
+        np.float32
+    )
+    inputs = np.repeat(target[:, None], 4, axis=1)
+    return write_patch_store(
+        root / f"{slide_id}.zarr",
+        inputs,
+        target,
+        fov_index=np.zeros(n, np.int32),
+        origin=np.zeros((n, 2), np.int32),
+        attrs={
+            "slide_id": slide_id,
+            "patient_id": patient_id,
+            "tissue": "prostate",
+            "heights_m": [[5e-4, 4e-4, 6e-4, 4.5e-4]],
+        },
+    )
+
+
+@pytest.fixture
+def splits(tmp_path) -> pd.DataFrame:
+    rows = []
+    # marker values: train 1.0, val 2.0, test 3.0 (and another tissue's test 4.0)
+    for slide, patient, split, marker, tissue in (
+        ("pr-a", "pat-a", "train", 1.0, "prostate"),
+        ("pr-b", "pat-b", "val", 2.0, "prostate"),
+        ("pr-c", "pat-c", "test", 3.0, "prostate"),
+        ("pr-d", "pat-c", "test", 3.0, "prostate"),
+        ("sg-a", "pat-s", "test", 4.0, "salivary_gland"),
+    ):
+        path = _store(tmp_path, slide, patient, marker)
+        rows.append(
+            {
+                "slide_id": slide,
+                "patient_id": patient,
+                "tissue": tissue,
+                "split": split,
+                "n_patches": 3,
+                "patch_store": str(path),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_evaluation_reads_only_test_patients(splits):
+    seen: list[float] = []
+
+    def reconstruct(x: np.ndarray) -> np.ndarray:
+        seen.extend(np.unique(x[..., 0]).tolist())
+        return x[:, 0] * np.float32(0.9)
+
+    test = select_test_slides(splits, "prostate")
+    records, kept = evaluate_model(
+        reconstruct, test, n_holograms=2, labels={"variant": "scratch"}, batch_size=2, keep=2
+    )
+    assert set(seen) == {3.0}  # never a train (1.0), val (2.0) or other tissue's (4.0) patch
+    assert len(records) == 6
+    assert {r["patient_id"] for r in records} == {"pat-c"}
+    assert {r["slide_id"] for r in records} == {"pr-c", "pr-d"}
+    assert all(r["variant"] == "scratch" for r in records)
+    assert len(kept) == 2
+    assert records[0]["ecc"] == pytest.approx(1.0, abs=1e-6)  # scaling keeps the correlation
+    assert records[0]["amplitude_rmse"] > 0
+
+
+def test_a_test_patient_in_train_is_refused(splits):
+    leaky = splits.copy()
+    leaky.loc[leaky["slide_id"] == "pr-a", "patient_id"] = "pat-c"
+    with pytest.raises(SplitLeakError, match=r"\['pat-c'\]"):
+        select_test_slides(leaky, "prostate")
+    with pytest.raises(ValueError, match="no test slide"):
+        select_test_slides(splits, "lung")
+
+
+def test_patch_metrics_hand_computed():
+    target = np.zeros((16, 16, 2), np.float32)
+    target[..., 0] = 1.0
+    pred = target.copy()
+    pred[..., 0] = 0.0
+    pred[..., 1] = 1.0  # same amplitude, phase +π/2
+    m = patch_metrics(pred, target)
+    assert m["amplitude_rmse"] == pytest.approx(0.0, abs=1e-7)
+    assert m["phase_rmse"] == pytest.approx(np.pi / 2)
+    assert m["ecc"] == pytest.approx(0.0, abs=1e-7)
+    assert m["mae"] == pytest.approx(1.0)
+    assert m["ms_ssim"] == pytest.approx(1.0)  # amplitudes identical; 16 px allows one scale
+
+
+def test_evaluation_heights_spread_over_sorted_z2(splits):
+    from holo_pipeline.datasets.patch_store import open_patch_store
+    from holo_pipeline.evaluation.evaluate import evaluation_heights
+
+    store = open_patch_store(splits["patch_store"].iloc[0])
+    # z2 = 500, 400, 600, 450 µm -> ascending order of indices 1, 3, 0, 2
+    assert evaluation_heights(store, 0, 2).tolist() == [1, 2]
+    assert evaluation_heights(store, 0, 4).tolist() == [1, 3, 0, 2]
+    with pytest.raises(ValueError, match="n_holograms"):
+        evaluation_heights(store, 0, 5)
