@@ -18,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from holo_pipeline.optics import _checks, _fft
 from holo_pipeline.optics.propagation import Propagator
 
-__all__ = ["autofocus", "tamura_of_gradient"]
+__all__ = ["autofocus", "edge_sparsity_focus", "tamura_of_gradient"]
 
 #: Coarse scan spacing (metres) and the refinement's tolerance; with a 300 µm range this is
 #: 31 coarse propagations plus at most ``_MAX_REFINE`` refinement steps, under 60 in all.
@@ -135,12 +135,35 @@ def autofocus(
         _checks.positive_length("pixel_size", pixel_size)
 
     amplitude = np.sqrt(intensity.astype(np.float32))
+    # The scattered part: the uniform background has no gradient.
+    spectrum = propagator.spectrum(amplitude - amplitude.mean())
+    return edge_sparsity_focus(spectrum, propagator, z_min=z_min, z_max=z_max)
+
+
+def edge_sparsity_focus(
+    spectrum: np.ndarray, propagator: Propagator, *, z_min: float, z_max: float
+) -> float:
+    """Back-propagation distance in ``[z_min, z_max]`` maximising the Tamura coefficient of the
+    gradient of a field given by its zero-padded spectrum.
+
+    The search behind :func:`autofocus`, shared with the refocusing of a phase-retrieved field
+    (:func:`holo_pipeline.optics.multi_height_phase_retrieval`).
+
+    Parameters
+    ----------
+    spectrum : ndarray, complex, shape ``propagator.padded_shape``
+        FFT of the scattered field (background removed), zero-padded as
+        :meth:`Propagator.spectrum` does.
+    propagator : Propagator
+    z_min, z_max : float
+        Search range (m), ``0 < z_min < z_max``.
+    """
+    intensity_shape = propagator.shape
     # One band limit for every candidate (the narrowest, at z_max), applied once to the spectrum;
     # each candidate then gets a pure phase factor. Multiplying by each candidate's own band-limited
     # transfer function instead would make the passband's roll-off change with z and bias the
     # sharpness (towards short distances, where more of the band survives).
     weight = propagator.band_limit(z_max)
-    spectrum = propagator.spectrum(amplitude - amplitude.mean())
     # Nothing survives outside that band, so the field is oversampled on the hologram grid (by 4×
     # or more per axis at 0.37 µm and 500 µm). The inverse FFTs run on the band alone, cropped with
     # a guard of _OVERSAMPLE, so that central differences still resolve the band's highest
@@ -154,7 +177,7 @@ def autofocus(
     # window and their reconstruction is unreliable.
     (y0, y1), (x0, x1) = (
         (round(max(s // 8, 1) * f), round((s - max(s // 8, 1)) * f))
-        for s, f in zip(intensity.shape, scale, strict=True)
+        for s, f in zip(intensity_shape, scale, strict=True)
     )
     trial = np.empty_like(spectrum)
     phase = np.empty(spectrum.shape, dtype=np.float32)

@@ -45,17 +45,17 @@ def test_geometry_agrees_with_optics_core_on_a_small_fov(tmp_path: Path, tissue:
     assert report.ecc > report.ecc_backpropagated, report  # MH-PR removes the twin image
 
 
-# Measured on 256×256-frame FOVs, seed 2024 (benchmarks/instrument.py --consistency): the
-# virtual microscope and the optics core agree on geometry (shift RMS ≤ 0.011 px, registration
-# error ≤ 0.12 px, best truth offset (0, 0)), but on dense, phase-rich tissue the edge-sparsity
-# autofocus is biased by −1 to −3 µm and MH-PR (20 iterations from zero phase) stays below
-# ECC 0.95 even with the true heights. These are limits of the reconstruction, not of the
-# simulation; they are reported to the optics owner rather than hidden by looser thresholds.
+# Measured on 256×256-frame FOVs, seed 2024, with MH-PR refocusing the heights' common offset
+# (±10 µm, edge sparsity on the retrieved field): geometry agrees (shift RMS ≤ 0.011 px). Refocusing
+# cuts the zero-phase autofocus bias (pap −2.8 → −1.8 µm mean, salivary −2.8 → −1.1, prostate
+# −2.0 → −0.8) but not to ≤ 2 µm everywhere, and MH-PR's low-frequency phase (< 0.02 cycles/µm,
+# ~60 % of the phase error; weak contrast sin(πλz f²)) converges slowly on stroma/acini-filled
+# fields. Limits of the reconstruction, reported to the lead; thresholds are the issue's.
 _KNOWN_LIMITS = {
-    "blood_smear": "autofocus |Δz| max 2.2 µm (ECC 0.971)",
-    "pap_smear": "autofocus |Δz| max 3.5 µm; MH-PR ECC 0.928 (0.929 with true z)",
-    "prostate": "autofocus |Δz| max 2.2 µm; MH-PR ECC 0.891 (0.892 with true z)",
-    "salivary_gland": "autofocus |Δz| max 3.2 µm; MH-PR ECC 0.908 (0.909 with true z)",
+    "blood_smear": "one height's autofocus lands 22 µm off (|Δz| max 22.2 µm); ECC 0.961",
+    "pap_smear": "refocused |Δz| max 2.35 µm (mean −1.83); ECC 0.955",
+    "prostate": "refocused |Δz| max 1.58 µm; MH-PR ECC 0.906 (low-frequency phase)",
+    "salivary_gland": "refocused |Δz| max 1.83 µm; MH-PR ECC 0.888 (low-frequency phase)",
 }
 
 
@@ -75,5 +75,5 @@ def test_full_reconstruction_with_autofocus(tmp_path: Path, tissue: str) -> None
     report = check_fov(slide, "fov_000")
     assert report.shift_rms_px.max() <= 0.05, report.shift_rms_px
     assert report.best_offset_px == (0, 0), report
-    assert np.abs(report.z2_error_um).max() <= 2.0, report.z2_error_um
+    assert np.abs(report.z2_error_um).max() <= 2.0, report.z2_error_um  # after refocusing
     assert report.ecc >= 0.95, report
