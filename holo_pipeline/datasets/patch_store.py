@@ -4,7 +4,8 @@ One Zarr group per slide (``<root>/patch_dataset/<slide_id>.zarr``)::
 
     inputs     float32 (n, n_heights, P, P, 2)  chunks (1, n_heights, P, P, 2)
                every height's hologram amplitude back-propagated with zero phase by the mean
-               height z̄2 to the sample plane; last axis (real, imag)
+               height z̄2 to the sample plane (background 1, carrier phase removed, as in the
+               target); last axis (real, imag)
     target     float32 (n, P, P, 2)            chunks (1, P, P, 2)
                MH-PR complex field at the sample plane; last axis (real, imag)
     fov_index  int32 (n,)       index of the FOV a patch comes from (into ``attrs["fov_ids"]``)
@@ -18,14 +19,14 @@ One chunk holds one patch so that a reader touches exactly the patches it draws.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
+
+from holo_pipeline.datasets.atomic import atomic_path
 
 INPUTS = "inputs"
 TARGET = "target"
@@ -93,10 +94,7 @@ def write_patch_store(
     origin = np.asarray(origin, dtype=np.int32)
     _check_arrays(inputs, target, fov_index, origin)
 
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(path) as tmp:
         group = zarr.open_group(tmp, mode="w")
         group.attrs.update(attrs)
         n, m, p = inputs.shape[:3]
@@ -110,22 +108,7 @@ def write_patch_store(
             fov_index
         )
         group.create_array(ORIGIN, shape=(n, 2), chunks=(max(n, 1), 2), dtype="int32")[...] = origin
-        _replace_dir(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move directory ``src`` to ``dst``, replacing a previous ``dst`` with one rename each way."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+    return Path(path)
 
 
 def open_patch_store(path: str | os.PathLike[str]) -> PatchStore:

@@ -1,0 +1,112 @@
+"""Run per-FOV tasks with Dask without oversubscribing the cores.
+
+Three schedulers, chosen by configuration (``dask_scheduler``):
+
+``threads``
+    Dask's local threaded scheduler with ``n_workers`` threads: no start-up cost, no copies of the
+    arrays. The physics spends its time in FFTs, BLAS and array arithmetic, which release the GIL.
+    Best for small slides, where a cluster's start-up would cost as much as the work, and when
+    the BLAS pool is pinned to one thread in the environment (below).
+``processes``
+    A ``dask.distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes, started
+    for one call and closed after it: GIL-proof, BLAS pools pinned to one thread, but a few
+    seconds to start per asset step. The default of both profiles because it is the one that
+    guarantees ``n_workers × fft_workers`` busy threads: ``super_resolve``'s upsampled
+    cross-correlation is BLAS-bound, and with ``threads`` every Dask thread would bring its own
+    multi-threaded BLAS pool.
+``distributed``
+    A running ``dask.distributed`` scheduler at ``scheduler_address`` (a real cluster).
+
+FFT threads: each task runs with ``HOLO_FFT_WORKERS`` = ``fft_workers`` (read by
+:mod:`holo_pipeline.optics`), so ``n_workers × fft_workers`` threads run at most; keep that
+product ≤ the cores (the ``demo`` profile: 2 workers × 1 FFT thread on 2 cores). BLAS pools are
+limited through ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 in worker
+processes; with ``threads`` they are the process's (set ``OPENBLAS_NUM_THREADS=1`` in the
+environment of ``dagster dev`` to pin them: a pool cannot be resized once NumPy is loaded without
+``threadpoolctl``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import dask
+
+T = TypeVar("T")
+
+SCHEDULERS = ("threads", "processes", "distributed")
+_FFT_ENV = "HOLO_FFT_WORKERS"
+_THREAD_ENVS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class DaskSettings:
+    """How per-FOV tasks run (see the module docstring)."""
+
+    scheduler: str = "processes"
+    n_workers: int = 2
+    fft_workers: int = 1
+    scheduler_address: str = ""
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.n_workers < 1 or self.fft_workers < 1:
+            raise ValueError(
+                f"n_workers and fft_workers must be >= 1, got {self.n_workers}, {self.fft_workers}"
+            )
+        if self.scheduler == "distributed" and not self.scheduler_address:
+            raise ValueError("scheduler 'distributed' needs a scheduler_address (tcp://host:port)")
+
+
+def _with_fft_workers(fn: Callable[..., T], fft_workers: int) -> Callable[..., T]:
+    def task(*args: Any) -> T:
+        # Same value from every task of a call, so setting it from several threads is harmless.
+        os.environ[_FFT_ENV] = str(fft_workers)
+        return fn(*args)
+
+    task.__name__ = getattr(fn, "__name__", "task")
+    return task
+
+
+def map_tasks(
+    fn: Callable[..., T], args: Sequence[tuple[Any, ...]], settings: DaskSettings
+) -> list[T]:
+    """Run ``fn(*a)`` for every ``a`` in ``args`` as Dask tasks; results in the order of ``args``.
+
+    ``fn`` and its arguments must be picklable for the ``processes`` and ``distributed``
+    schedulers (module-level functions and arrays or paths).
+    """
+    task = _with_fft_workers(fn, settings.fft_workers)
+    delayed = [dask.delayed(task, pure=False)(*a) for a in args]
+    if not delayed:
+        return []
+    if settings.scheduler == "threads":
+        previous = os.environ.get(_FFT_ENV)
+        try:
+            return list(dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers))
+        finally:
+            if previous is None:
+                os.environ.pop(_FFT_ENV, None)
+            else:
+                os.environ[_FFT_ENV] = previous
+    from distributed import Client, LocalCluster
+
+    if settings.scheduler == "distributed":
+        with Client(settings.scheduler_address) as client:
+            return list(dask.compute(*delayed, scheduler=client))
+    env = {name: "1" for name in _THREAD_ENVS} | {_FFT_ENV: str(settings.fft_workers)}
+    with (
+        LocalCluster(
+            n_workers=settings.n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=env,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        return list(dask.compute(*delayed, scheduler=client))

@@ -1,0 +1,133 @@
+"""Slide-level helpers: finding ready slides, fingerprints, and the per-FOV tasks run by Dask.
+
+The ``*_task`` functions are what a Dask worker runs for one FOV: they read that FOV's inputs from
+disk (so only paths travel to the worker), call one function of
+:mod:`holo_pipeline.datasets.processing`, and return arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from holo_pipeline.datasets import processing
+from holo_pipeline.datasets.stores import open_field_store, open_hologram_store
+from holo_pipeline.instrument import is_slide_ready, read_slide, read_truth
+
+SLIDE_ID = re.compile(r"[a-z0-9-]+")
+
+
+def ready_slides(landing: str | os.PathLike[str]) -> dict[str, Path]:
+    """Ready slides in the landing folder, by slide id (sorted).
+
+    A folder counts when its name is a valid slide id and
+    :func:`holo_pipeline.instrument.is_slide_ready` says so (``slide.yaml`` present and every listed
+    FOV complete). Hidden and temporary folders are ignored.
+    """
+    root = Path(landing)
+    if not root.is_dir():
+        return {}
+    found = {}
+    for entry in sorted(root.iterdir()):
+        if entry.is_dir() and SLIDE_ID.fullmatch(entry.name) and is_slide_ready(entry):
+            found[entry.name] = entry
+    return found
+
+
+def slide_fingerprint(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex, 16 digits) of ``slide.yaml`` and every FOV file of a slide, in name order.
+
+    Simulator truth (``_truth/``) and hidden files are not part of the data.
+    """
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+    )
+    for p in files:
+        digest.update(str(p.relative_to(root)).encode())
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def true_heights(path: str | os.PathLike[str], fov_id: str) -> np.ndarray | None:
+    """The simulator's true z2 (metres) of one FOV, or ``None`` when the slide has no truth.
+
+    Used only for reporting the autofocus error; the physics never reads truth.
+    """
+    if not (Path(path) / "_truth" / f"{fov_id}.npz").is_file():
+        return None
+    return np.asarray(read_truth(path, fov_id).z2_m, dtype=np.float64)
+
+
+def super_resolve_task(slide_path: str, fov_id: str) -> processing.SuperResolvedFOV:
+    """Super-resolve every height of one FOV of a raw slide."""
+    slide = read_slide(slide_path)
+    frames = np.stack([slide.intensities(fov_id, h) for h in range(slide.n_heights)])
+    return processing.super_resolve_fov(
+        frames,
+        slide.sr_factor,
+        z2_nominal=slide.z2_nominal_m,
+        wavelength=slide.wavelength_m,
+        pixel_size=slide.sr_pixel_size_m,
+    )
+
+
+def autofocus_task(slide_path: str, holograms_path: str, fov: int) -> np.ndarray:
+    """Autofocus every height of FOV number ``fov``; bounds are each height's stage search range."""
+    slide = read_slide(slide_path)
+    holograms = open_hologram_store(holograms_path).holograms[fov]
+    z2 = []
+    for h in range(slide.n_heights):
+        z_min, z_max = slide.z2_search_bounds_m(h)
+        z2.append(
+            processing.autofocus_fov(
+                holograms[h : h + 1],
+                wavelength=slide.wavelength_m,
+                pixel_size=slide.sr_pixel_size_m,
+                z_min=z_min,
+                z_max=z_max,
+            )[0]
+        )
+    return np.asarray(z2, dtype=np.float64)
+
+
+def phase_retrieval_task(
+    holograms_path: str,
+    fov: int,
+    z2: np.ndarray,
+    wavelength: float,
+    pixel_size: float,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """MH-PR of FOV number ``fov`` with its autofocused heights."""
+    holograms = open_hologram_store(holograms_path).holograms[fov]
+    return processing.phase_retrieve_fov(
+        holograms, z2, wavelength=wavelength, pixel_size=pixel_size, iterations=iterations
+    )
+
+
+def patches_task(
+    holograms_path: str,
+    field_path: str,
+    fov: int,
+    z2: np.ndarray,
+    patch_size: int,
+    wavelength: float,
+    pixel_size: float,
+) -> processing.PatchSet:
+    """Training patches of FOV number ``fov``."""
+    holograms = open_hologram_store(holograms_path).holograms[fov]
+    field = open_field_store(field_path).field[fov]
+    return processing.extract_patches(
+        holograms, z2, field, patch_size=patch_size, wavelength=wavelength, pixel_size=pixel_size
+    )

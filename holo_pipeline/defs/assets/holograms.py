@@ -1,0 +1,292 @@
+"""Physics stages per slide and their checks: ``super_resolved_holograms``,
+``autofocused_heights``, ``mhpr_ground_truth``.
+
+Each asset reads its inputs by path, runs one core task per FOV on Dask
+(:mod:`holo_pipeline.datasets.slides`), writes one store atomically and reports metadata. The checks
+beside each asset are blocking: bad physics never reaches the patch datasets.
+"""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from holo_pipeline.catalog import conform_table
+from holo_pipeline.datasets.compute import map_tasks
+from holo_pipeline.datasets.previews import field_thumbnail_png, markdown_image, residual_curve_png
+from holo_pipeline.datasets.slides import (
+    autofocus_task,
+    phase_retrieval_task,
+    super_resolve_task,
+    true_heights,
+)
+from holo_pipeline.datasets.stores import (
+    open_field_store,
+    open_hologram_store,
+    write_field_store,
+    write_hologram_store,
+    write_parquet,
+)
+from holo_pipeline.defs.assets.ingest import SLIDES_GROUP, raw_scans
+from holo_pipeline.defs.partitions import slides_partitions
+from holo_pipeline.defs.resources import CatalogResource, DaskResource, ProcessingResource
+from holo_pipeline.instrument import read_slide
+
+EAGER = dg.AutomationCondition.eager()
+# Heights are compared in float64 metres; allow for rounding of the µm values in slide.yaml.
+_HEIGHT_SLACK_M = 1e-9
+
+
+@dg.asset(
+    partitions_def=slides_partitions,
+    deps=[raw_scans],
+    group_name=SLIDES_GROUP,
+    code_version="super_resolved_holograms-1",
+    automation_condition=EAGER,
+    pool="holo_cpu",
+    kinds={"zarr", "dask"},
+    description="Pixel super-resolved, background-normalised holograms registered to height 0.",
+)
+def super_resolved_holograms(
+    context: dg.AssetExecutionContext, catalog: CatalogResource, dask: DaskResource
+) -> dg.MaterializeResult:
+    slide_id = context.partition_key
+    slide = read_slide(catalog.slide_path(slide_id))
+    results = map_tasks(
+        super_resolve_task, [(str(slide.path), fov) for fov in slide.fov_ids], dask.settings()
+    )
+    holograms = np.stack([r.holograms for r in results])
+    height_shifts = np.stack([r.height_shifts for r in results])
+    path = write_hologram_store(
+        catalog.path("super_resolved_holograms", slide_id=slide_id),
+        holograms,
+        scan_shifts=np.stack([r.scan_shifts for r in results]),
+        height_shifts=height_shifts,
+        attrs={
+            "slide_id": slide_id,
+            "fov_ids": list(slide.fov_ids),
+            "sr_factor": slide.sr_factor,
+            "pixel_size_m": slide.sr_pixel_size_m,
+            "wavelength_m": slide.wavelength_m,
+            "z2_nominal_m": [float(z) for z in slide.z2_nominal_m],
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "n_fov": holograms.shape[0],
+            "shape": str(holograms.shape),
+            "dtype": str(holograms.dtype),
+            "background_median": float(np.median(holograms)),
+            "max_height_shift_px": float(np.abs(height_shifts).max()),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )
+
+
+@dg.asset_check(
+    asset=super_resolved_holograms,
+    partitions_def=slides_partitions,
+    blocking=True,
+    description="One hologram per FOV and height of the SR size; every value finite and > 0 mean.",
+)
+def super_resolved_holograms_valid(
+    context: dg.AssetCheckExecutionContext, catalog: CatalogResource
+) -> dg.AssetCheckResult:
+    slide_id = context.partition_key
+    slide = read_slide(catalog.slide_path(slide_id))
+    store = open_hologram_store(catalog.path("super_resolved_holograms", slide_id=slide_id))
+    h, w = slide.frame_shape
+    expected = (len(slide.fov_ids), slide.n_heights, h * slide.sr_factor, w * slide.sr_factor)
+    data = store.holograms[...]
+    n_bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+    return dg.AssetCheckResult(
+        passed=data.shape == expected and n_bad == 0 and bool(np.mean(data) > 0),
+        metadata={"shape": str(data.shape), "expected": str(expected), "non_finite": n_bad},
+    )
+
+
+@dg.asset(
+    partitions_def=slides_partitions,
+    deps=[super_resolved_holograms],
+    group_name=SLIDES_GROUP,
+    code_version="autofocused_heights-1",
+    automation_condition=EAGER,
+    pool="holo_cpu",
+    kinds={"parquet", "dask"},
+    description="z2 of every FOV and height by edge-sparsity autofocus within the stage range.",
+)
+def autofocused_heights(
+    context: dg.AssetExecutionContext, catalog: CatalogResource, dask: DaskResource
+) -> dg.MaterializeResult:
+    slide_id = context.partition_key
+    slide = read_slide(catalog.slide_path(slide_id))
+    sr_path = str(catalog.path("super_resolved_holograms", slide_id=slide_id))
+    z2 = map_tasks(
+        autofocus_task,
+        [(str(slide.path), sr_path, i) for i in range(len(slide.fov_ids))],
+        dask.settings(),
+    )
+    rows = []
+    for fov_id, heights in zip(slide.fov_ids, z2, strict=True):
+        truth = true_heights(slide.path, fov_id)
+        for h, z in enumerate(heights):
+            rows.append(
+                {
+                    "slide_id": slide_id,
+                    "fov_id": fov_id,
+                    "height_index": h,
+                    "z2_nominal_m": float(slide.z2_nominal_m[h]),
+                    "z2_m": float(z),
+                    "z2_true_m": float(truth[h]) if truth is not None else np.nan,
+                }
+            )
+    entry = catalog.entry("autofocused_heights")
+    table = conform_table(pd.DataFrame(rows), entry)
+    path = write_parquet(table, catalog.path("autofocused_heights", slide_id=slide_id))
+    metadata = {
+        "n_rows": len(table),
+        "mean_abs_offset_from_nominal_um": float(
+            (table["z2_m"] - table["z2_nominal_m"]).abs().mean() * 1e6
+        ),
+        "path": dg.MetadataValue.path(str(path)),
+    }
+    err = (table["z2_m"] - table["z2_true_m"]).abs().dropna()
+    if len(err):
+        metadata["autofocus_error_mean_um"] = float(err.mean() * 1e6)
+        metadata["autofocus_error_max_um"] = float(err.max() * 1e6)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(
+    asset=autofocused_heights,
+    partitions_def=slides_partitions,
+    blocking=True,
+    description="Every height found, finite, in the stage range and within tolerance of nominal.",
+)
+def autofocused_heights_in_stage_range(
+    context: dg.AssetCheckExecutionContext, catalog: CatalogResource
+) -> dg.AssetCheckResult:
+    slide_id = context.partition_key
+    slide = read_slide(catalog.slide_path(slide_id))
+    table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
+    lo, hi = slide.stage_range_m
+    z = table["z2_m"].to_numpy()
+    offset = np.abs(z - table["z2_nominal_m"].to_numpy())
+    inside = np.isfinite(z) & (z >= lo - _HEIGHT_SLACK_M) & (z <= hi + _HEIGHT_SLACK_M)
+    near = offset <= slide.z2_tolerance_m + _HEIGHT_SLACK_M
+    expected_rows = len(slide.fov_ids) * slide.n_heights
+    return dg.AssetCheckResult(
+        passed=bool(len(table) == expected_rows and inside.all() and near.all()),
+        metadata={
+            "rows": len(table),
+            "expected_rows": expected_rows,
+            "outside_stage_range": int((~inside).sum()),
+            "beyond_tolerance": int((~near).sum()),
+            "max_offset_um": float(offset.max() * 1e6) if len(offset) else 0.0,
+            "tolerance_um": slide.z2_tolerance_m * 1e6,
+        },
+    )
+
+
+@dg.asset(
+    partitions_def=slides_partitions,
+    deps=[super_resolved_holograms, autofocused_heights],
+    group_name=SLIDES_GROUP,
+    code_version="mhpr_ground_truth-1",
+    automation_condition=EAGER,
+    pool="holo_cpu",
+    kinds={"zarr", "dask"},
+    description="Multi-height phase retrieval of every FOV: complex field at the sample plane.",
+)
+def mhpr_ground_truth(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    dask: DaskResource,
+    processing: ProcessingResource,
+) -> dg.MaterializeResult:
+    slide_id = context.partition_key
+    sr_path = catalog.path("super_resolved_holograms", slide_id=slide_id)
+    attrs = open_hologram_store(sr_path).attrs
+    table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
+    z2 = heights_by_fov(table, attrs["fov_ids"])
+    results = map_tasks(
+        phase_retrieval_task,
+        [
+            (
+                str(sr_path),
+                i,
+                z2[i],
+                attrs["wavelength_m"],
+                attrs["pixel_size_m"],
+                processing.mhpr_iterations,
+            )
+            for i in range(len(attrs["fov_ids"]))
+        ],
+        dask.settings(),
+    )
+    field = np.stack([f for f, _ in results])
+    residuals = np.stack([r for _, r in results])
+    path = write_field_store(
+        catalog.path("mhpr_ground_truth", slide_id=slide_id),
+        field,
+        residuals=residuals,
+        attrs={
+            "slide_id": slide_id,
+            "fov_ids": attrs["fov_ids"],
+            "pixel_size_m": attrs["pixel_size_m"],
+            "wavelength_m": attrs["wavelength_m"],
+            "iterations": processing.mhpr_iterations,
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "n_fov": field.shape[0],
+            "shape": str(field.shape),
+            "dtype": str(field.dtype),
+            "residual_first": float(residuals[:, 0].mean()),
+            "residual_last": float(residuals[:, -1].mean()),
+            "residual_curve": dg.MetadataValue.md(
+                markdown_image(residual_curve_png(residuals, list(attrs["fov_ids"])), "residuals")
+            ),
+            "fov0_amplitude_phase": dg.MetadataValue.md(
+                markdown_image(field_thumbnail_png(field[0]), "amplitude and phase")
+            ),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )
+
+
+def heights_by_fov(table: pd.DataFrame, fov_ids: list[str]) -> list[np.ndarray]:
+    """The autofocused z2 (metres) of each FOV in ``fov_ids`` order, heights in index order."""
+    ordered = table.sort_values(["fov_id", "height_index"])
+    groups = {fov: g["z2_m"].to_numpy(np.float64) for fov, g in ordered.groupby("fov_id")}
+    return [groups[fov] for fov in fov_ids]
+
+
+@dg.asset_check(
+    asset=mhpr_ground_truth,
+    partitions_def=slides_partitions,
+    blocking=True,
+    description="Field finite with the SR shape; the MH-PR residual fell in every FOV.",
+)
+def mhpr_ground_truth_converged(
+    context: dg.AssetCheckExecutionContext, catalog: CatalogResource
+) -> dg.AssetCheckResult:
+    slide_id = context.partition_key
+    sr = open_hologram_store(catalog.path("super_resolved_holograms", slide_id=slide_id))
+    store = open_field_store(catalog.path("mhpr_ground_truth", slide_id=slide_id))
+    field = store.field[...]
+    expected = (sr.holograms.shape[0], *sr.holograms.shape[2:])
+    fell = store.residuals[:, -1] < store.residuals[:, 0]
+    finite = bool(np.isfinite(field).all() and np.isfinite(store.residuals).all())
+    return dg.AssetCheckResult(
+        passed=bool(field.shape == expected and finite and fell.all()),
+        metadata={
+            "shape": str(field.shape),
+            "expected": str(expected),
+            "finite": finite,
+            "fovs_where_residual_fell": int(fell.sum()),
+            "residual_ratio_last_over_first": float(
+                np.max(store.residuals[:, -1] / np.maximum(store.residuals[:, 0], 1e-30))
+            ),
+        },
+    )

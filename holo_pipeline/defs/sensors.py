@@ -1,0 +1,78 @@
+"""Sensors: the landing-folder sensor that turns new slides into ``slides`` partitions and runs,
+and the automation sensor that evaluates the assets' declarative automation conditions.
+
+Both are RUNNING by default, so ``dagster dev`` processes a dropped slide with no manual action.
+"""
+
+import json
+
+import dagster as dg
+
+from holo_pipeline.datasets.slides import ready_slides
+from holo_pipeline.defs.assets.ingest import raw_scans
+from holo_pipeline.defs.partitions import SLIDES, slides_partitions
+from holo_pipeline.defs.resources import CatalogResource
+
+LANDING_INTERVAL_S = 15
+AUTOMATION_INTERVAL_S = 15
+
+
+def _requested(cursor: str | None) -> set[str]:
+    if not cursor:
+        return set()
+    try:
+        return set(json.loads(cursor))
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"landing_sensor cursor is not a JSON list of slide ids: {cursor!r}"
+        ) from None
+
+
+@dg.sensor(
+    name="landing_sensor",
+    target=[raw_scans],
+    minimum_interval_seconds=LANDING_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a `slides` partition per new ready slide in <root>/landing; runs raw_scans.",
+)
+def landing_sensor(
+    context: dg.SensorEvaluationContext, catalog: CatalogResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Request each ready slide once.
+
+    A slide is *ready* when its ``slide.yaml`` (written last by the instrument) is present and every
+    listed FOV is complete; a half-written slide is simply not seen yet. The cursor is the sorted
+    JSON list of slide ids already requested, so a slide is requested once across ticks; the run
+    key ``raw_scans:<slide_id>`` makes two racing ticks launch it once as well.
+    """
+    requested = _requested(context.cursor)
+    new = [s for s in ready_slides(catalog.landing()) if s not in requested]
+    if not new:
+        return dg.SkipReason(f"no new ready slides in {catalog.landing()}")
+    known = set(context.instance.get_dynamic_partitions(SLIDES))
+    to_add = [s for s in new if s not in known]
+    context.log.info(f"new ready slides: {new}")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"raw_scans:{slide_id}",
+                partition_key=slide_id,
+                asset_selection=[raw_scans.key],
+                tags={"holo/slide_id": slide_id},
+            )
+            for slide_id in new
+        ],
+        dynamic_partitions_requests=(
+            [slides_partitions.build_add_request(to_add)] if to_add else []
+        ),
+        cursor=json.dumps(sorted(requested | set(new))),
+    )
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "holo_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=AUTOMATION_INTERVAL_S,
+    description="Evaluates every asset's automation condition (per-slide assets follow eagerly).",
+)
