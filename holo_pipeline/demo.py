@@ -99,7 +99,10 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("DAGSTER_HOME", str(root / "dagster_home"))
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():  # defaults: SQLite storage under DAGSTER_HOME
+    from holo_pipeline.defs.instance import install_instance_config
+
+    # the repository's template (run queue, monitoring, retries); SQLite under DAGSTER_HOME
+    if install_instance_config(home) is None and not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text("# Dagster instance of the holo_pipeline demo\n{}\n")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     timings: dict[str, float] = {}
@@ -120,7 +123,12 @@ def run(args: argparse.Namespace) -> int:
     from holo_pipeline.defs.partitions import SLIDES
 
     defs = build_definitions(root)
+    from holo_pipeline.defs.instance import apply_pool_limits, release_slots_of_dead_runs
+
     instance = dg.DagsterInstance.get()
+    apply_pool_limits(instance)
+    # a demo killed mid-run leaves its run STARTED, holding pool slots that would block this one
+    release_slots_of_dead_runs(instance, tags={"holo/launched_by": "demo"})
     slides = sorted(ready_slides(landing))
     known = set(instance.get_dynamic_partitions(SLIDES))
     new = [s for s in slides if s not in known]

@@ -25,7 +25,7 @@ import os
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,6 +380,7 @@ def train_model(
     seed: int,
     backbone_path: str | os.PathLike[str] | None = None,
     model_config: RHMConfig | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainingResult:
     """Train (or resume training) one RH-M variant with the GAN losses of Huang et al. (2022).
 
@@ -403,6 +404,9 @@ def train_model(
         The pretrained generator ``.keras`` for the transfer variants.
     model_config
         Architecture; defaults to ``RHMConfig.for_profile()``. Must match the backbone's.
+    on_epoch
+        Called after each epoch is checkpointed with its history row (``epoch`` counts from 1;
+        losses, validation metrics, ``seconds``, ``val_seconds``), e.g. to report progress.
 
     Returns
     -------
@@ -512,6 +516,8 @@ def train_model(
         epoch += 1
         epoch_counter.assign(epoch)
         manager.save(checkpoint_number=epoch)
+        if on_epoch is not None:
+            on_epoch(row)
 
     generator_path = workdir / "generator.keras"
     tmp = workdir / f".generator.tmp-{uuid.uuid4().hex[:8]}.keras"

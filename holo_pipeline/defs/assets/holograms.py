@@ -32,6 +32,12 @@ from holo_pipeline.defs.resources import CatalogResource, DaskResource, Processi
 from holo_pipeline.instrument import read_slide
 
 EAGER = dg.AutomationCondition.eager()
+# Per-slide physics steps retry a transient failure (a Dask worker lost, a filesystem hiccup) twice,
+# after ~10 s and ~20 s. Rerunning is safe: each step rewrites its one store atomically.
+# raw_scans has no retry: bad input fails once with its RawDataError.
+TRANSIENT_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 # Heights are compared in float64 metres; allow for rounding of the µm values in slide.yaml.
 _HEIGHT_SLACK_M = 1e-9
 
@@ -43,6 +49,7 @@ _HEIGHT_SLACK_M = 1e-9
     code_version="super_resolved_holograms-1",
     automation_condition=EAGER,
     pool="holo_cpu",
+    retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     description="Pixel super-resolved, background-normalised holograms registered to height 0.",
 )
@@ -111,6 +118,7 @@ def super_resolved_holograms_valid(
     code_version="autofocused_heights-1",
     automation_condition=EAGER,
     pool="holo_cpu",
+    retry_policy=TRANSIENT_RETRY,
     kinds={"parquet", "dask"},
     description="z2 of every FOV and height by edge-sparsity autofocus within the stage range.",
 )
@@ -194,6 +202,7 @@ def autofocused_heights_in_stage_range(
     code_version="mhpr_ground_truth-1",
     automation_condition=EAGER,
     pool="holo_cpu",
+    retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     description="Multi-height phase retrieval of every FOV: complex field at the sample plane.",
 )

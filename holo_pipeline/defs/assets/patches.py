@@ -17,6 +17,7 @@ from holo_pipeline.datasets.splits import assign_splits, patient_leakage, split_
 from holo_pipeline.datasets.stores import open_hologram_store, write_parquet
 from holo_pipeline.defs.assets.holograms import (
     EAGER,
+    TRANSIENT_RETRY,
     autofocused_heights,
     heights_by_fov,
     mhpr_ground_truth,
@@ -37,6 +38,7 @@ DATASETS_GROUP = "datasets"
     code_version="patch_dataset-1",
     automation_condition=EAGER,
     pool="holo_cpu",
+    retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     description="Non-overlapping patches: back-propagated holograms (inputs) and MH-PR (target).",
 )

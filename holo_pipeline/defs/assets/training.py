@@ -98,6 +98,25 @@ def _store_signature(paths: list[str]) -> list[tuple[str, int]]:
     return [(p, Path(p).stat().st_mtime_ns) for p in sorted(paths)]
 
 
+class _EpochProgress:
+    """Logs ``epoch i/n`` with the losses and an ETA to the run log after every epoch."""
+
+    def __init__(self, variant: str, epochs: int, log) -> None:
+        self.variant, self.epochs, self.log = variant, epochs, log
+        self.seconds: list[float] = []
+
+    def __call__(self, row: dict[str, float]) -> None:
+        # ETA from the epochs this process ran (a resumed run's earlier epochs are not timed here)
+        self.seconds.append(float(row["seconds"]) + float(row["val_seconds"]))
+        epoch = int(row["epoch"])
+        eta = (self.epochs - epoch) * sum(self.seconds) / len(self.seconds)
+        self.log.info(
+            f"{self.variant}: epoch {epoch}/{self.epochs} g_loss={row['g_loss']:.4f} "
+            f"d_loss={row['d_loss']:.4f} val_mae={row['val_mae']:.4f} "
+            f"({row['seconds']:.1f} s, ETA {eta:.0f} s)"
+        )
+
+
 def _train_and_publish(
     *,
     variant: str,
@@ -140,6 +159,7 @@ def _train_and_publish(
         seed=seed,
         backbone_path=backbone_path,
         model_config=model_config,
+        on_epoch=_EpochProgress(variant, config.epochs, log),
     )
     generator_path = out_dir / "generator.keras"
     with atomic_path(generator_path) as tmp:
