@@ -4,7 +4,9 @@ Assets and asset checks are collected from the modules listed in :data:`ASSET_MO
 module of :mod:`holo_pipeline.defs.assets` (``training``, ``evaluation``) is one line there. The
 list is explicit so that a module still being written never breaks the code location.
 Schedules come from :mod:`holo_pipeline.defs.schedules` once that module exists: every
-``ScheduleDefinition`` in it is registered. Resources are configured from ``data_catalog.yaml`` and
+``ScheduleDefinition`` in it is registered. The ``audit_landing`` job
+(:mod:`holo_pipeline.defs.audit`) reports slides lost from the landing folder after they were
+materialised. Resources are configured from ``data_catalog.yaml`` and
 the environment (``HOLO_DATA_ROOT``, ``HOLO_PROFILE``, ``HOLO_<SETTING>``).
 """
 
@@ -16,6 +18,7 @@ import os
 
 import dagster as dg
 
+from holo_pipeline.defs.audit import audit_landing
 from holo_pipeline.defs.resources import build_resources
 from holo_pipeline.defs.sensors import automation_sensor, landing_sensor
 
@@ -46,6 +49,7 @@ def build_definitions(
         asset_checks=dg.load_asset_checks_from_modules(modules),
         sensors=[landing_sensor, automation_sensor],
         schedules=_schedules(),
+        jobs=[audit_landing],
         resources=build_resources(root, profile),
     )
 

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from holo_pipeline.catalog import Catalog, DatasetEntry, load_catalog
 from holo_pipeline.datasets.compute import DaskSettings
-from holo_pipeline.settings import ConfigError, data_root, landing_dir, profile_name
+from holo_pipeline.settings import ConfigError, data_root, profile_name
 
 
 class CatalogResource(dg.ConfigurableResource):
@@ -41,7 +41,11 @@ class CatalogResource(dg.ConfigurableResource):
         return Path(location)
 
     def landing(self) -> Path:
-        return landing_dir(self.data_root)
+        """The folder the sensor watches: the parent of the ``raw_slides`` entry's path.
+
+        Pointing the pipeline at real scans is changing that one ``uri`` in the catalog.
+        """
+        return self.slide_path("any-slide").parent
 
     def slide_path(self, slide_id: str) -> Path:
         return self.path("raw_slides", slide_id=slide_id)
