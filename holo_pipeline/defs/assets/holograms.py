@@ -6,12 +6,16 @@ Each asset reads its inputs by path, runs one core task per FOV on Dask
 beside each asset are blocking: bad physics never reaches the patch datasets.
 """
 
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from holo_pipeline.catalog import conform_table
-from holo_pipeline.datasets.compute import map_tasks
+from holo_pipeline.datasets.compute import DaskSettings, map_tasks
 from holo_pipeline.datasets.previews import field_thumbnail_png, markdown_image, residual_curve_png
 from holo_pipeline.datasets.slides import (
     autofocus_task,
@@ -38,8 +42,42 @@ EAGER = dg.AutomationCondition.eager()
 TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# Pod resources when the k8s_job_executor runs each step in its own pod (deploy/README.md); ignored
+# by the local executors. MH-PR holds a slide's 8 holograms and field per FOV in every worker.
+MHPR_K8S = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "2", "memory": "8Gi"},
+                "limits": {"cpu": "4", "memory": "16Gi"},
+            }
+        }
+    }
+}
 # Heights are compared in float64 metres; allow for rounding of the µm values in slide.yaml.
 _HEIGHT_SLACK_M = 1e-9
+
+
+def map_fovs(
+    context: dg.AssetExecutionContext,
+    fn: Callable[..., Any],
+    args: Sequence[tuple[Any, ...]],
+    settings: DaskSettings,
+) -> list[Any]:
+    """:func:`map_tasks` over a slide's FOVs, with its start and its throughput in the run log."""
+    name = context.asset_key.to_user_string()
+    n = len(args)
+    context.log.info(
+        f"{name}: {n} FOVs as Dask tasks ({settings.scheduler}, {settings.n_workers} workers)"
+    )
+    start = time.perf_counter()
+    results = map_tasks(fn, args, settings)
+    seconds = time.perf_counter() - start
+    context.log.info(
+        f"{name}: FOV {n}/{n} done in {seconds:.1f} s "
+        f"({60 * n / max(seconds, 1e-9):.1f} FOVs per minute)"
+    )
+    return results
 
 
 @dg.asset(
@@ -58,8 +96,11 @@ def super_resolved_holograms(
 ) -> dg.MaterializeResult:
     slide_id = context.partition_key
     slide = read_slide(catalog.slide_path(slide_id))
-    results = map_tasks(
-        super_resolve_task, [(str(slide.path), fov) for fov in slide.fov_ids], dask.settings()
+    results = map_fovs(
+        context,
+        super_resolve_task,
+        [(str(slide.path), fov) for fov in slide.fov_ids],
+        dask.settings(),
     )
     holograms = np.stack([r.holograms for r in results])
     height_shifts = np.stack([r.height_shifts for r in results])
@@ -128,7 +169,8 @@ def autofocused_heights(
     slide_id = context.partition_key
     slide = read_slide(catalog.slide_path(slide_id))
     sr_path = str(catalog.path("super_resolved_holograms", slide_id=slide_id))
-    z2 = map_tasks(
+    z2 = map_fovs(
+        context,
         autofocus_task,
         [(str(slide.path), sr_path, i) for i in range(len(slide.fov_ids))],
         dask.settings(),
@@ -204,6 +246,7 @@ def autofocused_heights_in_stage_range(
     pool="holo_cpu",
     retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
+    op_tags=MHPR_K8S,
     description="Multi-height phase retrieval of every FOV: complex field at the sample plane.",
 )
 def mhpr_ground_truth(
@@ -217,7 +260,8 @@ def mhpr_ground_truth(
     attrs = open_hologram_store(sr_path).attrs
     table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
     z2 = heights_by_fov(table, attrs["fov_ids"])
-    results = map_tasks(
+    results = map_fovs(
+        context,
         phase_retrieval_task,
         [
             (

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from holo_pipeline.catalog import conform_table, empty_table
-from holo_pipeline.datasets.compute import map_tasks
 from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
 from holo_pipeline.datasets.slides import patches_task
 from holo_pipeline.datasets.splits import assign_splits, patient_leakage, split_coverage
@@ -20,6 +19,7 @@ from holo_pipeline.defs.assets.holograms import (
     TRANSIENT_RETRY,
     autofocused_heights,
     heights_by_fov,
+    map_fovs,
     mhpr_ground_truth,
     super_resolved_holograms,
 )
@@ -58,7 +58,8 @@ def patch_dataset(
         pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id)), fov_ids
     )
     p = processing.patch_size
-    sets = map_tasks(
+    sets = map_fovs(
+        context,
         patches_task,
         [
             (

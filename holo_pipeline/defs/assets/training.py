@@ -39,6 +39,21 @@ from holo_pipeline.model.config import RHMConfig, TrainingConfig
 from holo_pipeline.settings import profile_name
 
 MODELS_GROUP = "models"
+# Pod resources when the k8s_job_executor runs each step in its own pod (deploy/README.md): one GPU
+# per training step, matching the `gpu` pool's one slot per GPU; ignored by the local executors.
+GPU_K8S = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {
+                "requests": {"cpu": "4", "memory": "24Gi", "nvidia.com/gpu": "1"},
+                "limits": {"memory": "32Gi", "nvidia.com/gpu": "1"},
+            }
+        },
+        "pod_spec_config": {
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        },
+    }
+}
 PLAN = ExperimentPlan.for_profile()
 transfer_partitions = dg.StaticPartitionsDefinition(PLAN.partition_keys())
 
@@ -204,6 +219,7 @@ def _metadata(run: dict[str, Any], history: pd.DataFrame, out_dir: Path) -> dict
     group_name=MODELS_GROUP,
     code_version=_code_version("pretrain"),
     pool="gpu",
+    op_tags=GPU_K8S,
     kinds={"tensorflow", "keras"},
     automation_condition=nightly_retrain_condition(),
     description=(
@@ -297,6 +313,7 @@ def _transfer_tiles_store(
     group_name=MODELS_GROUP,
     code_version=_code_version("transfer"),
     pool="gpu",
+    op_tags=GPU_K8S,
     kinds={"tensorflow", "keras"},
     automation_condition=nightly_retrain_condition(),
     description=(
