@@ -29,6 +29,7 @@ environment of ``dagster dev`` to pin them: a pool cannot be resized once NumPy 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -73,14 +74,22 @@ def _with_fft_workers(fn: Callable[..., T], fft_workers: int) -> Callable[..., T
 
 
 def map_tasks(
-    fn: Callable[..., T], args: Sequence[tuple[Any, ...]], settings: DaskSettings
+    fn: Callable[..., T],
+    args: Sequence[tuple[Any, ...]],
+    settings: DaskSettings,
+    *,
+    on_done: Callable[[int, int], None] | None = None,
 ) -> list[T]:
     """Run ``fn(*a)`` for every ``a`` in ``args`` as Dask tasks; results in the order of ``args``.
 
     ``fn`` and its arguments must be picklable for the ``processes`` and ``distributed``
-    schedulers (module-level functions and arrays or paths).
+    schedulers (module-level functions and arrays or paths). ``on_done(i, n)``, if given, is
+    called in the calling process each time a task finishes (``i`` = tasks finished so far), in
+    completion order.
     """
     task = _with_fft_workers(fn, settings.fft_workers)
+    if on_done is not None and settings.scheduler == "threads":
+        task = _counting(task, len(args), on_done)
     delayed = [dask.delayed(task, pure=False)(*a) for a in args]
     if not delayed:
         return []
@@ -97,7 +106,7 @@ def map_tasks(
 
     if settings.scheduler == "distributed":
         with Client(settings.scheduler_address) as client:
-            return list(dask.compute(*delayed, scheduler=client))
+            return _compute_on(client, delayed, on_done)
     env = {name: "1" for name in _THREAD_ENVS} | {_FFT_ENV: str(settings.fft_workers)}
     with (
         LocalCluster(
@@ -109,4 +118,34 @@ def map_tasks(
         ) as cluster,
         Client(cluster) as client,
     ):
-        return list(dask.compute(*delayed, scheduler=client))
+        return _compute_on(client, delayed, on_done)
+
+
+def _compute_on(client: Any, delayed: list[Any], on_done: Callable[[int, int], None] | None):
+    """Compute ``delayed`` on a distributed ``client``, reporting each completion to ``on_done``."""
+    from distributed import as_completed
+
+    futures = client.compute(delayed)
+    if on_done is not None:
+        for i, _ in enumerate(as_completed(futures), start=1):
+            on_done(i, len(futures))
+    return list(client.gather(futures))
+
+
+def _counting(
+    fn: Callable[..., T], n: int, on_done: Callable[[int, int], None]
+) -> Callable[..., T]:
+    """Wrap ``fn`` so that each finished call reports ``(finished so far, n)`` (thread-safe)."""
+    lock = threading.Lock()
+    finished = 0
+
+    def task(*args: Any) -> T:
+        nonlocal finished
+        result = fn(*args)
+        with lock:
+            finished += 1
+            on_done(finished, n)
+        return result
+
+    task.__name__ = getattr(fn, "__name__", "task")
+    return task

@@ -52,7 +52,7 @@ def test_a_slide_on_a_two_worker_cluster_equals_the_in_process_run(
         logs = [e.user_message for e in cluster_instance.all_logs(result.run_id)]
         for name in SLIDE_ASSETS[1:]:
             assert any(m.startswith(f"{name}: 1 FOVs as Dask tasks (distributed") for m in logs)
-            assert any(m.startswith(f"{name}: FOV 1/1 done in ") for m in logs)
+            assert any(m.startswith(f"{name}: FOV 1/1 done (") for m in logs)  # per-FOV progress
         # the work really ran as tasks on both of the cluster's worker processes
         with Client(cluster) as client:
             prefixes = client.run_on_scheduler(

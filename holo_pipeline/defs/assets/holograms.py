@@ -64,18 +64,24 @@ def map_fovs(
     args: Sequence[tuple[Any, ...]],
     settings: DaskSettings,
 ) -> list[Any]:
-    """:func:`map_tasks` over a slide's FOVs, with its start and its throughput in the run log."""
+    """:func:`map_tasks` over a slide's FOVs, logging its start, each FOV i/n with an ETA, and
+    the throughput to the run log."""
     name = context.asset_key.to_user_string()
     n = len(args)
     context.log.info(
         f"{name}: {n} FOVs as Dask tasks ({settings.scheduler}, {settings.n_workers} workers)"
     )
     start = time.perf_counter()
-    results = map_tasks(fn, args, settings)
+
+    def progress(i: int, total: int) -> None:
+        elapsed = time.perf_counter() - start
+        eta = elapsed / i * (total - i)
+        context.log.info(f"{name}: FOV {i}/{total} done ({elapsed:.1f} s, ETA {eta:.0f} s)")
+
+    results = map_tasks(fn, args, settings, on_done=progress)
     seconds = time.perf_counter() - start
     context.log.info(
-        f"{name}: FOV {n}/{n} done in {seconds:.1f} s "
-        f"({60 * n / max(seconds, 1e-9):.1f} FOVs per minute)"
+        f"{name}: {n} FOVs in {seconds:.1f} s ({60 * n / max(seconds, 1e-9):.1f} FOVs per minute)"
     )
     return results
 
