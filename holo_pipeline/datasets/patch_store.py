@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from holo_pipeline.datasets.atomic import atomic_path
+from holo_pipeline.atomic import atomic_path
 
 INPUTS = "inputs"
 TARGET = "target"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from holo_pipeline.datasets.atomic import atomic_path
+from holo_pipeline.atomic import atomic_path
 
 HOLOGRAMS = "holograms"
 SCAN_SHIFTS = "scan_shifts"

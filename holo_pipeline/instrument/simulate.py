@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from holo_pipeline.atomic import atomic_path
 from holo_pipeline.instrument.microscope import (
     MicroscopeConfig,
     acquire_fov,
@@ -103,9 +104,8 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, member.getvalue())
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def read_truth(slide_dir: str | os.PathLike[str], fov: str) -> SimulationTruth:

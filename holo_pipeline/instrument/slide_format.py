@@ -45,7 +45,6 @@ import itertools
 import math
 import os
 import re
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +54,8 @@ from typing import Any
 import numpy as np
 import tifffile
 import yaml
+
+from holo_pipeline.atomic import atomic_path
 
 __all__ = [
     "FORMAT_VERSION",
@@ -556,10 +557,6 @@ def is_slide_ready(path: str | os.PathLike[str]) -> bool:
 
 
 # ----------------------------------------------------------------------------- writing
-def _atomic_target(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-
-
 def write_height_tiff(path: str | os.PathLike[str], frames: np.ndarray) -> Path:
     """Write one height's frames as a multi-page uint16 TIFF, atomically (temporary name + rename).
 
@@ -574,14 +571,9 @@ def write_height_tiff(path: str | os.PathLike[str], frames: np.ndarray) -> Path:
     if frames.ndim != 3 or frames.dtype != np.uint16:
         raise ValueError(f"frames must be uint16 (n, h, w), got {frames.dtype} {frames.shape}")
     path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        with tifffile.TiffWriter(tmp) as tif:
-            for page in frames:
-                tif.write(page, photometric="minisblack", metadata=None, software=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp) as tif:
+        for page in frames:
+            tif.write(page, photometric="minisblack", metadata=None, software=False)
     return path
 
 
@@ -595,12 +587,8 @@ def write_slide_yaml(slide_dir: str | os.PathLike[str], meta: Mapping[str, Any])
     plain = _plain(dict(meta))
     _validate_metadata(target, plain, slide_dir.name)
     text = yaml.safe_dump(plain, sort_keys=False, default_flow_style=None, width=100)
-    tmp = _atomic_target(target)
-    try:
+    with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -23,7 +23,6 @@ import json
 import math
 import os
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ import pandas as pd
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.patch_store import PatchStore
 from holo_pipeline.datasets.tf_data import make_dataset
 from holo_pipeline.model.config import VARIANTS, RHMConfig, TrainingConfig
@@ -329,9 +329,8 @@ class GANTrainer:
 
 
 def _write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def _write_scalars(writer, row: dict, *, step: int) -> None:
@@ -520,9 +519,8 @@ def train_model(
             on_epoch(row)
 
     generator_path = workdir / "generator.keras"
-    tmp = workdir / f".generator.tmp-{uuid.uuid4().hex[:8]}.keras"
-    trainer.best_generator.save(tmp)
-    os.replace(tmp, generator_path)
+    with atomic_path(generator_path, suffix=".keras") as tmp:  # Keras insists on the extension
+        trainer.best_generator.save(tmp)
     trainable, total = count_params(trainer.generator)
     best_row = int(history["val_mae"].to_numpy().argmin())
     return TrainingResult(

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from holo_pipeline.datasets.atomic import atomic_path
+from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.stores import (
     open_field_store,
     open_hologram_store,

@@ -22,7 +22,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from holo_pipeline.datasets.atomic import atomic_path
+from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
 from holo_pipeline.datasets.stores import write_parquet
 from holo_pipeline.defs.resources import CatalogResource, ProcessingResource

@@ -1,8 +1,9 @@
 """Atomic writes: a reader sees the previous complete output or the new complete one, never a part.
 
-Every writer in :mod:`holo_pipeline.datasets` writes under a temporary sibling name (a dot-name that
-globbing for partitions ignores) and renames it into place. A killed writer leaves at most a
-``.<name>.tmp-*`` sibling, which :func:`remove_stale_temporaries` clears on the next write.
+Every writer in the package (raw slides, stores, tables, models) writes under a temporary sibling
+name (a dot-name that globbing for partitions ignores) and renames it into place. A killed writer
+leaves at most a ``.<name>.tmp-*`` sibling, which :func:`remove_stale_temporaries` clears on the
+next write.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def temporary_sibling(final: Path) -> Path:
-    """Return an unused hidden sibling path of ``final`` to write into before renaming."""
-    return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+def temporary_sibling(final: Path, suffix: str = "") -> Path:
+    """Return an unused hidden sibling path of ``final`` (ending in ``suffix``) to write into."""
+    return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}{suffix}")
 
 
 def remove_stale_temporaries(final: Path) -> None:
@@ -48,15 +49,16 @@ def replace_path(src: Path, dst: Path) -> None:
 
 
 @contextmanager
-def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike[str], *, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path to write into; on success it is renamed to ``final``.
 
-    On an exception the temporary is removed and ``final`` is left untouched.
+    On an exception the temporary is removed and ``final`` is left untouched. ``suffix`` ends the
+    temporary name, for writers that insist on an extension (Keras's ``.keras``).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(final)
-    tmp = temporary_sibling(final)
+    tmp = temporary_sibling(final, suffix)
     try:
         yield tmp
         replace_path(tmp, final)
