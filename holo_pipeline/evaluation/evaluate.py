@@ -23,6 +23,7 @@ from holo_pipeline.evaluation.metrics import (
     phase_rmse,
     rmse,
 )
+from holo_pipeline.evaluation.tables import BACKBONE_DIRECT
 
 Reconstruct = Callable[[np.ndarray], np.ndarray]
 
@@ -196,3 +197,68 @@ def evaluate_model(
     if batch:
         flush()
     return records, kept
+
+
+LABEL_KEYS = ("model_key", "tissue", "variant", "nt_ratio", "n_holograms")
+
+
+def evaluate_runs(
+    load_reconstruct: Callable[[str], Reconstruct],
+    transfer_runs: list[dict[str, Any]],
+    backbone: dict[str, Any],
+    splits: pd.DataFrame,
+    *,
+    backbone_holograms: int,
+    batch_size: int = 4,
+    max_patches: int | None = None,
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], np.ndarray], dict[str, pd.DataFrame]]:
+    """Score every transferred model, and the backbone applied directly, on test patients only.
+
+    Parameters
+    ----------
+    load_reconstruct
+        ``model_path → reconstruct`` (see :func:`evaluate_model`); called once per model.
+    transfer_runs
+        One dict per transferred model with ``model_path`` and the :data:`LABEL_KEYS`.
+    backbone
+        The pretrained backbone's run dict (``model_path``); it is also scored on every transfer
+        tissue as ``backbone_direct`` with ``backbone_holograms`` inputs (the paper's failure case).
+    splits
+        ``dataset_splits``; each tissue's test slides come from :func:`select_test_slides`, which
+        refuses a split that puts a test patient in train or validation.
+    batch_size, max_patches
+        As in :func:`evaluate_model`.
+
+    Returns
+    -------
+    records, kept, test_sets
+        Per-patch metric records; the first prediction per (tissue, model_key), for figures; the
+        test rows of ``splits`` per tissue.
+    """
+    test_sets = {t: select_test_slides(splits, t) for t in {r["tissue"] for r in transfer_runs}}
+    jobs = [(run, {k: run[k] for k in LABEL_KEYS}) for run in transfer_runs]
+    for tissue in sorted(test_sets):
+        labels = {
+            "model_key": backbone["model_key"],
+            "tissue": tissue,
+            "variant": BACKBONE_DIRECT,
+            "nt_ratio": 0.0,
+            "n_holograms": backbone_holograms,
+        }
+        jobs.append((backbone, labels))
+    records: list[dict[str, Any]] = []
+    kept: dict[tuple[str, str], np.ndarray] = {}
+    for run, labels in jobs:
+        recs, preds = evaluate_model(
+            load_reconstruct(run["model_path"]),
+            test_sets[labels["tissue"]],
+            n_holograms=labels["n_holograms"],
+            labels=labels,
+            batch_size=batch_size,
+            max_patches=max_patches,
+            keep=1,
+        )
+        records += recs
+        if preds:
+            kept[(labels["tissue"], labels["model_key"])] = preds[0]
+    return records, kept, test_sets

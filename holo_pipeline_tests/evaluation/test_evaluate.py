@@ -10,6 +10,7 @@ from holo_pipeline.datasets.patch_store import write_patch_store
 from holo_pipeline.evaluation.evaluate import (
     SplitLeakError,
     evaluate_model,
+    evaluate_runs,
     patch_metrics,
     select_test_slides,
 )
@@ -82,6 +83,42 @@ def test_evaluation_reads_only_test_patients(splits):
     assert len(kept) == 2
     assert records[0]["ecc"] == pytest.approx(1.0, abs=1e-6)  # scaling keeps the correlation
     assert records[0]["amplitude_rmse"] > 0
+
+
+def test_every_run_and_the_backbone_directly_score_their_own_tissues_test_patients(splits):
+    seen: dict[str, set[float]] = {}
+
+    def load(path: str):
+        def reconstruct(x: np.ndarray) -> np.ndarray:
+            seen.setdefault(path, set()).update(np.unique(x[..., 0]).tolist())
+            return x[:, 0]
+
+        return reconstruct
+
+    labels = {"variant": "frozen_rnn", "nt_ratio": 0.121, "n_holograms": 2}
+    runs = [
+        {"model_key": "pr-frozen", "tissue": "prostate", "model_path": "pr.keras", **labels},
+        {"model_key": "sg-frozen", "tissue": "salivary_gland", "model_path": "sg.keras", **labels},
+    ]
+    backbone = {"model_key": "pretrained_backbone", "model_path": "bb.keras"}
+    records, kept, test_sets = evaluate_runs(load, runs, backbone, splits, backbone_holograms=3)
+    assert seen == {"pr.keras": {3.0}, "sg.keras": {4.0}, "bb.keras": {3.0, 4.0}}
+    table = pd.DataFrame(records)
+    counts = table.groupby(["tissue", "variant"]).size().to_dict()
+    assert counts == {
+        ("prostate", "backbone_direct"): 6,
+        ("prostate", "frozen_rnn"): 6,
+        ("salivary_gland", "backbone_direct"): 3,
+        ("salivary_gland", "frozen_rnn"): 3,
+    }
+    assert set(table.loc[table.variant == "backbone_direct", "n_holograms"]) == {3}
+    assert set(kept) == {
+        ("prostate", "pr-frozen"),
+        ("prostate", "pretrained_backbone"),
+        ("salivary_gland", "sg-frozen"),
+        ("salivary_gland", "pretrained_backbone"),
+    }
+    assert set(test_sets) == {"prostate", "salivary_gland"}
 
 
 def test_a_test_patient_in_train_is_refused(splits):

@@ -9,6 +9,7 @@ Markdown table, reconstruction panels and bar charts.
 """
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,7 @@ from holo_pipeline.defs.resources import CatalogResource, ProcessingResource
 from holo_pipeline.defs.schedules import nightly_retrain_condition
 from holo_pipeline.evaluation import comparisons as cmp
 from holo_pipeline.evaluation import figures
-from holo_pipeline.evaluation.evaluate import (
-    evaluate_model,
-    iter_test_patches,
-    select_test_slides,
-)
+from holo_pipeline.evaluation.evaluate import LABEL_KEYS, evaluate_runs, iter_test_patches
 from holo_pipeline.evaluation.experiments import ExperimentPlan, TransferExperiment
 from holo_pipeline.evaluation.tables import (
     BACKBONE_DIRECT,
@@ -40,7 +37,6 @@ from holo_pipeline.settings import profile_name
 EVALUATION_GROUP = "evaluation"
 TABLES = ("evaluation_metrics", "evaluation_summary", "training_runs", "training_history")
 _MODEL_DEPS = ["dataset_splits", pretrained_backbone.key, transferred_models.key]
-_HISTORY_KEYS = ("model_key", "tissue", "variant", "nt_ratio", "n_holograms")
 
 
 class EvaluationConfig(dg.Config):
@@ -79,7 +75,7 @@ def _trained_models(catalog: CatalogResource, plan: ExperimentPlan) -> list[dict
 
 def _history(run: dict[str, Any]) -> pd.DataFrame:
     history = pd.read_parquet(Path(run["dir"]) / "history.parquet")
-    for key in _HISTORY_KEYS:
+    for key in LABEL_KEYS:
         history[key] = run[key]
     if run["model_key"] == "pretrained_backbone":
         history["variant"] = "backbone"
@@ -124,38 +120,18 @@ def evaluation(
     missing = sorted(set(plan.partition_keys()) - {r["model_key"] for r in transfer_runs})
     if missing:
         context.log.warning(f"transferred_models not trained yet, left out: {missing}")
-    max_patches = config.max_patches_per_slide or None
-
-    records: list[dict[str, Any]] = []
-    kept: dict[tuple[str, str], np.ndarray] = {}
-    test_sets = {t: select_test_slides(splits, t) for t in {r["tissue"] for r in transfer_runs}}
-    jobs = [
-        (r, r["tissue"], r["n_holograms"], r) for r in transfer_runs
-    ]  # (model, tissue, M, labels)
-    for tissue in sorted(test_sets):
-        labels = {
-            "model_key": "pretrained_backbone",
-            "tissue": tissue,
-            "variant": BACKBONE_DIRECT,
-            "nt_ratio": 0.0,
-            "n_holograms": plan.pretrain_holograms,
-        }
-        jobs.append((backbone, tissue, plan.pretrain_holograms, labels))
-    for run, tissue, m, labels in jobs:
-        generator = load_generator(run["model_path"])
-        recs, preds = evaluate_model(
-            lambda x, g=generator: predict(g, x, batch_size=config.batch_size),
-            test_sets[tissue],
-            n_holograms=m,
-            labels={k: labels[k] for k in _HISTORY_KEYS},
-            batch_size=config.patches_per_call,
-            max_patches=max_patches,
-            keep=1,
-        )
-        records += recs
-        if preds:
-            kept[(tissue, labels["model_key"])] = preds[0]
-        context.log.info(f"evaluated {labels['model_key']} on {tissue}: {len(recs)} test patches")
+    records, kept, test_sets = evaluate_runs(
+        lambda path: partial(predict, load_generator(path), batch_size=config.batch_size),
+        transfer_runs,
+        backbone,
+        splits,
+        backbone_holograms=plan.pretrain_holograms,
+        batch_size=config.patches_per_call,
+        max_patches=config.max_patches_per_slide or None,
+    )
+    scored = pd.DataFrame(records, columns=["model_key", "tissue"]).value_counts(sort=False)
+    for (model_key, tissue), n in scored.items():
+        context.log.info(f"evaluated {model_key} on {tissue}: {n} test patches")
 
     metrics = evaluation_metrics_table(records)
     summary = evaluation_summary_table(metrics)
