@@ -7,9 +7,13 @@ Analysts use two functions::
     heights = load_table("autofocused_heights")           # every slide's partition, concatenated
     dataset_path("patch_dataset", slide_id="s-001")      # '/…/data/patch_dataset/s-001.zarr'
 
-Relative URIs resolve against the data root (``$HOLO_DATA_ROOT``, default ``./data``); absolute
-paths and fsspec URIs (``s3://…``) are used as they are. The catalog file is ``$HOLO_CATALOG``
-when set, else the ``data_catalog.yaml`` at the project root.
+Relative URIs resolve against the entry's storage root: ``root:`` names one of the catalog's
+``roots:`` (each a path or fsspec URI, overridden by ``$HOLO_ROOT_<NAME>``), default ``data``, the
+data root (``$HOLO_DATA_ROOT``, default ``./data``). Absolute paths and full fsspec URIs in ``uri``
+are used as they are. Local locations (plain paths, ``file://…``, ``local://…``; fsspec decides,
+see :mod:`holo_pipeline.storage`) come back as absolute local paths, other protocols (``s3://…``)
+as URIs. The catalog file is ``$HOLO_CATALOG`` when set, else the ``data_catalog.yaml`` at the
+project root.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +29,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from holo_pipeline.settings import ConfigError, data_root, profile_name
+from holo_pipeline.settings import ConfigError, data_root_location, profile_name
+from holo_pipeline.storage import has_protocol, join_location, local_path, storage_location
 
+DATA_ROOT = "data"
 FORMATS = ("parquet", "zarr", "keras", "json", "directory")
 _REQUIRED = ("uri", "format", "partitioning", "description")
 _DTYPES = ("string", "int32", "int64", "float32", "float64", "bool", "complex64")
 _KEY_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_ROOT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def catalog_file() -> Path:
@@ -40,8 +48,54 @@ def catalog_file() -> Path:
     return Path(__file__).resolve().parents[1] / "data_catalog.yaml"
 
 
-def _is_uri(text: str) -> bool:
-    return "://" in text
+def root_env(name: str) -> str:
+    """The environment variable that overrides storage root ``name``."""
+    return "HOLO_DATA_ROOT" if name == DATA_ROOT else f"HOLO_ROOT_{name.upper()}"
+
+
+def root_location(
+    name: str,
+    configured: str | None = None,
+    data_root: str | os.PathLike[str] | None = None,
+) -> str:
+    """Return where storage root ``name`` is: an absolute local path, or a URI that is not local.
+
+    ``data`` is the data root: ``data_root`` if given, else ``$HOLO_DATA_ROOT``, else ``./data``.
+    Any other root is ``$HOLO_ROOT_<NAME>`` when set, else ``configured`` (its value under
+    ``roots:`` in the catalog).
+    """
+    if name == DATA_ROOT:
+        if os.environ.get("HOLO_ROOT_DATA"):
+            raise ConfigError("HOLO_ROOT_DATA is not read: the data root is set by HOLO_DATA_ROOT")
+        return data_root_location(data_root)
+    location = os.environ.get(root_env(name)) or configured
+    if not location:
+        raise ConfigError(f"storage root {name!r} is not configured; set {root_env(name)}")
+    return storage_location(location)
+
+
+def _parse_roots(raw: Any, source: Path) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: roots must map root names to paths or fsspec URIs")
+    roots = {}
+    for name, location in raw.items():
+        where = f"{source}: roots.{name}"
+        if not isinstance(name, str) or not _ROOT_NAME.match(name):
+            raise ConfigError(
+                f"{where}: a root name is lower-case letters, digits and _, starting with a "
+                "letter (it is overridden by HOLO_ROOT_<NAME>)"
+            )
+        if name == DATA_ROOT:
+            raise ConfigError(
+                f"{where}: `data` is the data root, set by HOLO_DATA_ROOT (default ./data); "
+                "give this root another name"
+            )
+        if not isinstance(location, str) or not location.strip():
+            raise ConfigError(f"{where} must be a path or an fsspec URI, got {location!r}")
+        roots[name] = location.strip()
+    return roots
 
 
 @dataclass(frozen=True)
@@ -57,9 +111,15 @@ class DatasetEntry:
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)
     attrs: dict[str, str] = field(default_factory=dict)
     produced_by: str | None = None
+    root: str = DATA_ROOT
+    root_uri: str | None = None  # the root's location under `roots:` (None for the data root)
 
     @classmethod
-    def from_yaml(cls, name: str, raw: Any, source: Path) -> DatasetEntry:
+    def from_yaml(
+        cls, name: str, raw: Any, source: Path, roots: Mapping[str, str] | None = None
+    ) -> DatasetEntry:
+        """Validate one entry; ``roots`` are the catalog's ``roots:`` (name → location)."""
+        roots = roots or {}
         where = f"{source}: datasets.{name}"
         if not isinstance(raw, dict):
             raise ConfigError(f"{where} must be a mapping, got {type(raw).__name__}")
@@ -75,6 +135,19 @@ class DatasetEntry:
                 f"{where}.uri placeholders {sorted(fields)} must equal partitioning "
                 f"{list(partitioning)}"
             )
+        if {"root", "roots"} & set(partitioning):
+            raise ConfigError(f"{where}.partitioning: `root` and `roots` are not partition keys")
+        root = raw.get("root", DATA_ROOT)
+        if root != DATA_ROOT and root not in roots:
+            raise ConfigError(
+                f"{where}.root: no storage root {root!r}; known roots: "
+                f"{sorted({DATA_ROOT, *roots})} (name it under `roots:`)"
+            )
+        if "root" in raw and (has_protocol(raw["uri"]) or os.path.isabs(raw["uri"])):
+            raise ConfigError(
+                f"{where}: uri {raw['uri']!r} is absolute, so `root:` would be ignored; make the "
+                "uri relative to the root or drop `root:`"
+            )
         columns = {str(k): str(v) for k, v in (raw.get("columns") or {}).items()}
         for col, dtype in columns.items():
             if dtype.rstrip("?") not in _DTYPES:
@@ -89,10 +162,42 @@ class DatasetEntry:
             arrays=dict(raw.get("arrays") or {}),
             attrs=dict(raw.get("attrs") or {}),
             produced_by=raw.get("produced_by"),
+            root=root,
+            root_uri=roots.get(root),
         )
 
-    def location(self, root: str | os.PathLike[str] | None = None, **keys: str) -> str:
+    def base(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        roots: Mapping[str, str] | None = None,
+    ) -> str:
+        """Return the location of the entry's storage root.
+
+        Parameters
+        ----------
+        root
+            The data root, for entries on ``data`` (default ``$HOLO_DATA_ROOT`` or ``./data``).
+        roots
+            Locations of the other roots by name (as :meth:`Catalog.root_locations` gives them);
+            a root not in it is ``$HOLO_ROOT_<NAME>`` or its value under ``roots:``.
+        """
+        if self.root == DATA_ROOT:
+            return root_location(DATA_ROOT, data_root=root)
+        if roots is not None and self.root in roots:
+            return storage_location(roots[self.root])
+        return root_location(self.root, self.root_uri)
+
+    def location(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        roots: Mapping[str, str] | None = None,
+        **keys: str,
+    ) -> str:
         """Return the path or URI of one partition (all partition keys given).
+
+        A local location is an absolute local path; ``root`` and ``roots`` are as in :meth:`base`.
 
         Raises
         ------
@@ -108,29 +213,44 @@ class DatasetEntry:
         for k, v in keys.items():
             if not _KEY_VALUE.match(str(v)) or ".." in str(v):
                 raise ConfigError(f"dataset {self.name!r}: {k}={v!r} is not a plain name")
-        return self._resolve(self.uri.format(**keys), root)
+        return self._resolve(self.uri.format(**keys), root, roots)
 
-    def pattern(self, root: str | os.PathLike[str] | None = None) -> str:
+    def pattern(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        roots: Mapping[str, str] | None = None,
+    ) -> str:
         """Return a glob pattern matching every partition (``*`` for each key)."""
-        return self._resolve(self.uri.format(**dict.fromkeys(self.partitioning, "*")), root)
+        relative = self.uri.format(**dict.fromkeys(self.partitioning, "*"))
+        return self._resolve(relative, root, roots)
 
-    @staticmethod
-    def _resolve(relative: str, root: str | os.PathLike[str] | None) -> str:
-        if _is_uri(relative) or os.path.isabs(relative):
-            return relative
-        base = str(root) if root is not None and _is_uri(str(root)) else None
-        if base is not None:
-            return base.rstrip("/") + "/" + relative
-        return str(data_root(root) / relative)
+    def _resolve(
+        self,
+        uri: str,
+        root: str | os.PathLike[str] | None,
+        roots: Mapping[str, str] | None,
+    ) -> str:
+        if has_protocol(uri) or os.path.isabs(uri):
+            return storage_location(uri)
+        return join_location(self.base(root, roots=roots), uri)
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """The parsed catalog: datasets by name and processing settings per profile."""
+    """The parsed catalog: storage roots, datasets by name and processing settings per profile."""
 
     source: Path
     datasets: dict[str, DatasetEntry]
     profiles: dict[str, dict[str, Any]]
+    roots: dict[str, str] = field(default_factory=dict)  # as written under `roots:`
+
+    def root_locations(self, data_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
+        """Return every storage root (``data`` included) → its location, overrides applied."""
+        locations = {DATA_ROOT: root_location(DATA_ROOT, data_root=data_root)}
+        for name, configured in self.roots.items():
+            locations[name] = root_location(name, configured)
+        return locations
 
     def entry(self, name: str) -> DatasetEntry:
         """Return the entry called ``name``; ``ConfigError`` naming the known ones otherwise."""
@@ -161,10 +281,17 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict):
         raise ConfigError(f"{source}: top level must be a mapping with a `datasets:` mapping")
+    roots = _parse_roots(raw.get("roots"), source)
     datasets = {
-        name: DatasetEntry.from_yaml(name, entry, source) for name, entry in raw["datasets"].items()
+        name: DatasetEntry.from_yaml(name, entry, source, roots)
+        for name, entry in raw["datasets"].items()
     }
-    return Catalog(source=source, datasets=datasets, profiles=dict(raw.get("profiles") or {}))
+    return Catalog(
+        source=source,
+        datasets=datasets,
+        profiles=dict(raw.get("profiles") or {}),
+        roots=roots,
+    )
 
 
 def dataset_path(name: str, root: str | os.PathLike[str] | None = None, **keys: str) -> str:
@@ -175,7 +302,8 @@ def dataset_path(name: str, root: str | os.PathLike[str] | None = None, **keys: 
     name
         A dataset of ``data_catalog.yaml`` (``"patch_dataset"``, ``"dataset_splits"``, …).
     root
-        Data root; default ``$HOLO_DATA_ROOT`` or ``./data``.
+        Data root; default ``$HOLO_DATA_ROOT`` or ``./data``. A dataset on another storage root
+        (``root:`` in the catalog) is under that root's location instead.
     **keys
         One value per partition key of the dataset (``slide_id="s-001"``).
     """
@@ -183,7 +311,7 @@ def dataset_path(name: str, root: str | os.PathLike[str] | None = None, **keys: 
 
 
 def _glob(pattern: str) -> list[str]:
-    if _is_uri(pattern):
+    if local_path(pattern) is None:
         import fsspec
 
         fs, _, paths = fsspec.get_fs_token_paths(pattern)

@@ -8,7 +8,9 @@ from holo_pipeline.catalog import (
     load_table,
 )
 from holo_pipeline.datasets.stores import write_parquet
-from holo_pipeline.settings import ConfigError
+from holo_pipeline.defs.resources import build_resources
+from holo_pipeline.settings import ConfigError, data_root
+from holo_pipeline_tests.catalog_files import write_catalog
 
 PIPELINE_DATASETS = (
     "raw_slides",
@@ -108,3 +110,161 @@ def test_placeholders_must_match_partitioning(tmp_path):
     )
     with pytest.raises(ConfigError, match="placeholders"):
         load_catalog(bad)
+
+
+ARCHIVED = {"patch_dataset": "archive", "dataset_splits": "archive"}
+
+
+def test_a_dataset_on_a_named_root_resolves_under_it_as_a_local_path(tmp_path, monkeypatch):
+    archive = tmp_path / "archive"
+    catalog = write_catalog(
+        tmp_path / "c.yaml", roots={"archive": archive.as_uri()}, root_of=ARCHIVED
+    )
+    monkeypatch.setenv("HOLO_CATALOG", str(catalog))
+    monkeypatch.setenv("HOLO_DATA_ROOT", str(tmp_path / "data"))
+    assert dataset_path("patch_dataset", slide_id="s-1") == str(archive / "patch_dataset/s-1.zarr")
+    assert dataset_path("dataset_splits") == str(archive / "tables/dataset_splits.parquet")
+    # the data root argument moves only the datasets on `data`
+    assert dataset_path("patch_dataset", root=tmp_path / "x", slide_id="s-1").startswith(
+        str(archive)
+    )
+    assert dataset_path("autofocused_heights", slide_id="s-1") == str(
+        tmp_path / "data/autofocused_heights/s-1.parquet"
+    )
+    assert load_catalog().root_locations() == {
+        "data": str(tmp_path / "data"),
+        "archive": str(archive),
+    }
+
+
+def test_holo_root_env_overrides_a_root_and_local_uris_become_paths(tmp_path, monkeypatch):
+    catalog = write_catalog(tmp_path / "c.yaml", roots={"archive": "/nowhere"}, root_of=ARCHIVED)
+    monkeypatch.setenv("HOLO_CATALOG", str(catalog))
+    monkeypatch.setenv("HOLO_ROOT_ARCHIVE", f"local://{tmp_path}/moved")
+    assert dataset_path("dataset_splits") == str(tmp_path / "moved/tables/dataset_splits.parquet")
+    monkeypatch.setenv("HOLO_DATA_ROOT", (tmp_path / "d").as_uri())  # a file:// data root
+    assert dataset_path("raw_slides", slide_id="s") == str(tmp_path / "d/landing/s")
+    assert data_root() == tmp_path / "d"
+    resource = build_resources()["catalog"]  # resolved once, when the resources are built
+    monkeypatch.setenv("HOLO_ROOT_ARCHIVE", "/elsewhere")
+    assert resource.path("patch_dataset", slide_id="s") == tmp_path / "moved/patch_dataset/s.zarr"
+    assert resource.landing() == tmp_path / "d/landing"
+
+
+def test_load_table_reads_a_table_on_another_root(tmp_path, monkeypatch):
+    archive = tmp_path / "archive"
+    catalog = write_catalog(
+        tmp_path / "c.yaml", roots={"archive": archive.as_uri()}, root_of=ARCHIVED
+    )
+    monkeypatch.setenv("HOLO_CATALOG", str(catalog))
+    entry = load_catalog().entry("dataset_splits")
+    rows = pd.DataFrame(
+        {
+            "slide_id": ["s-1"],
+            "patient_id": ["p1"],
+            "tissue": ["lung"],
+            "split": ["test"],
+            "n_patches": [4],
+            "n_fov": [1],
+            "patch_store": ["x"],
+        }
+    )
+    write_parquet(conform_table(rows, entry), archive / "tables/dataset_splits.parquet")
+    pd.testing.assert_frame_equal(load_table("dataset_splits"), conform_table(rows, entry))
+
+
+def test_load_table_reads_tables_under_a_remote_fsspec_root(tmp_path, monkeypatch):
+    """Analysts read tables from any fsspec filesystem: here fsspec's real in-memory one."""
+    import fsspec
+
+    catalog = write_catalog(
+        tmp_path / "c.yaml",
+        roots={"shared": "memory://holo-test-roots"},
+        root_of={"autofocused_heights": "shared"},
+    )
+    monkeypatch.setenv("HOLO_CATALOG", str(catalog))
+    fs = fsspec.filesystem("memory")
+    try:
+        for slide in ("a", "b"):
+            frame = pd.DataFrame({"slide_id": [slide], "z2_m": [4e-4]})
+            location = dataset_path("autofocused_heights", slide_id=slide)
+            assert location == f"memory://holo-test-roots/autofocused_heights/{slide}.parquet"
+            frame.to_parquet(location, index=False)
+        assert load_table("autofocused_heights")["slide_id"].tolist() == ["a", "b"]
+    finally:
+        fs.rm("/holo-test-roots", recursive=True)
+
+
+def test_an_unknown_root_names_the_catalog_file_and_the_dataset(tmp_path):
+    catalog = write_catalog(
+        tmp_path / "c.yaml", roots={"archive": "/a"}, root_of={"patch_dataset": "archiv"}
+    )
+    with pytest.raises(ConfigError, match=r"c\.yaml: datasets\.patch_dataset\.root.*'archiv'"):
+        load_catalog(catalog)
+
+
+@pytest.mark.parametrize(
+    ("roots", "root_of", "uri_of", "message"),
+    [
+        ({"data": "/d"}, {}, {}, "HOLO_DATA_ROOT"),
+        ({"Archive": "/a"}, {}, {}, "lower-case"),
+        ({"archive": ""}, {}, {}, "path or an fsspec URI"),
+        (
+            {"archive": "/a"},
+            {"raw_slides": "archive"},
+            {"raw_slides": "/scans/{slide_id}"},
+            "is absolute",
+        ),
+    ],
+)
+def test_bad_roots_are_config_errors(tmp_path, roots, root_of, uri_of, message):
+    catalog = write_catalog(tmp_path / "c.yaml", roots=roots, root_of=root_of, uri_of=uri_of)
+    with pytest.raises(ConfigError, match=message):
+        load_catalog(catalog)
+
+
+def test_holo_root_data_is_refused_rather_than_ignored(monkeypatch):
+    monkeypatch.setenv("HOLO_ROOT_DATA", "/elsewhere")
+    with pytest.raises(ConfigError, match="HOLO_DATA_ROOT"):
+        dataset_path("dataset_splits")
+
+
+@pytest.mark.parametrize(
+    ("roots", "root_of", "uri_of", "dataset", "location", "setting"),
+    [
+        (
+            {"shared": "s3://lab-bucket/holo"},
+            {"patch_dataset": "shared"},
+            {},
+            "patch_dataset",
+            "s3://lab-bucket/holo/patch_dataset/*.zarr",
+            "roots.shared (or HOLO_ROOT_SHARED)",
+        ),
+        (
+            {"scratch": "memory://holo"},
+            {"dataset_splits": "scratch"},
+            {},
+            "dataset_splits",
+            "memory://holo/tables/dataset_splits.parquet",
+            "roots.scratch (or HOLO_ROOT_SCRATCH)",
+        ),
+        (
+            {},
+            {},
+            {"mhpr_ground_truth": "gs://lab/mhpr/{slide_id}.zarr"},
+            "mhpr_ground_truth",
+            "gs://lab/mhpr/*.zarr",
+            "datasets.mhpr_ground_truth.uri",
+        ),
+    ],
+)
+def test_a_dataset_off_the_local_filesystem_fails_when_resources_are_built(
+    tmp_path, monkeypatch, roots, root_of, uri_of, dataset, location, setting
+):
+    catalog = write_catalog(tmp_path / "c.yaml", roots=roots, root_of=root_of, uri_of=uri_of)
+    monkeypatch.setenv("HOLO_CATALOG", str(catalog))
+    with pytest.raises(ConfigError) as raised:
+        build_resources()
+    message = str(raised.value)
+    for part in (str(catalog), repr(dataset), location, "s3fs or gcsfuse", "file://", setting):
+        assert part in message, (part, message)

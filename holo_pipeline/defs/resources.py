@@ -1,9 +1,10 @@
 """Typed Dagster resources: where data lives (catalog), how per-FOV work runs (Dask), and the
 processing settings of the active profile.
 
-Values come from ``data_catalog.yaml`` (``profiles.<profile>.processing``) and the environment
-(``HOLO_DATA_ROOT``, ``HOLO_PROFILE``, and ``HOLO_<SETTING>`` overrides such as
-``HOLO_PATCH_SIZE``); :func:`build_resources` resolves them once when the code location loads.
+Values come from ``data_catalog.yaml`` (``roots:``, ``profiles.<profile>.processing``) and the
+environment (``HOLO_DATA_ROOT``, ``HOLO_ROOT_<NAME>``, ``HOLO_PROFILE``, and ``HOLO_<SETTING>``
+overrides such as ``HOLO_PATCH_SIZE``); :func:`build_resources` resolves them once when the code
+location loads, and refuses a catalog that puts a dataset on a filesystem that is not local.
 """
 
 import os
@@ -13,16 +14,18 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from holo_pipeline.catalog import Catalog, DatasetEntry, load_catalog
+from holo_pipeline.catalog import DATA_ROOT, Catalog, DatasetEntry, load_catalog, root_env
 from holo_pipeline.datasets.compute import DaskSettings
-from holo_pipeline.settings import ConfigError, data_root, profile_name
+from holo_pipeline.settings import ConfigError, profile_name
+from holo_pipeline.storage import has_protocol, local_path
 
 
 class CatalogResource(dg.ConfigurableResource):
-    """Resolves dataset locations from ``data_catalog.yaml`` relative to the data root."""
+    """Resolves dataset locations from ``data_catalog.yaml`` relative to their storage roots."""
 
     data_root: str
     catalog_file: str
+    roots: dict[str, str] = Field(default_factory=dict)  # other storage roots: name -> local path
 
     def catalog(self) -> Catalog:
         return load_catalog(self.catalog_file)
@@ -32,13 +35,12 @@ class CatalogResource(dg.ConfigurableResource):
 
     def path(self, name: str, **keys: str) -> Path:
         """Local path of dataset ``name`` (partition ``keys`` filled in)."""
-        location = self.entry(name).location(self.data_root, **keys)
-        if "://" in location:
-            raise ConfigError(
-                f"dataset {name!r} is at {location}; the pipeline writes local paths only "
-                "(mount the bucket or point HOLO_DATA_ROOT at a local folder)"
-            )
-        return Path(location)
+        entry = self.entry(name)
+        location = entry.location(self.data_root, roots=self.roots, **keys)
+        local = local_path(location)
+        if local is None:
+            raise ConfigError(_not_local(self.catalog_file, [(entry, location)]))
+        return Path(local)
 
     def landing(self) -> Path:
         """The folder the sensor watches: the parent of the ``raw_slides`` entry's path.
@@ -111,11 +113,52 @@ def processing_settings(catalog: Catalog, profile: str | None = None) -> dict[st
     return {key: _override(key, value) for key, value in settings.items()}
 
 
+def _not_local(source: str | os.PathLike[str], where: list[tuple[DatasetEntry, str]]) -> str:
+    def setting(entry: DatasetEntry) -> str:
+        if has_protocol(entry.uri):
+            return f"datasets.{entry.name}.uri"
+        if entry.root == DATA_ROOT:
+            return "HOLO_DATA_ROOT"
+        return f"roots.{entry.root} (or {root_env(entry.root)})"
+
+    listed = "; ".join(f"dataset {e.name!r} ({e.format}) at {loc}" for e, loc in where)
+    settings = ", ".join(sorted({setting(e) for e, _ in where}))
+    return (
+        f"{source}: the pipeline writes and reads datasets through local paths (atomic rename, "
+        f"Zarr, TIFF, Keras), and these are not on the local filesystem: {listed}. Mount that "
+        "storage (e.g. s3fs or gcsfuse for a bucket) and give the mount's path or file:// URI "
+        f"in {settings}"
+    )
+
+
+def require_local(catalog: Catalog, locations: dict[str, str]) -> None:
+    """Raise ``ConfigError`` naming every dataset whose location is not on the local filesystem.
+
+    ``locations`` are the storage roots as :meth:`Catalog.root_locations` resolves them.
+    """
+    where = []
+    for entry in catalog.datasets.values():
+        location = entry.pattern(locations[DATA_ROOT], roots=locations)
+        if local_path(location) is None:
+            where.append((entry, location))
+    if where:
+        raise ConfigError(_not_local(catalog.source, where))
+
+
 def build_resources(
     root: str | os.PathLike[str] | None = None, profile: str | None = None
 ) -> dict[str, dg.ConfigurableResource]:
-    """Resources keyed as the assets request them: ``catalog``, ``dask``, ``processing``."""
+    """Resources keyed as the assets request them: ``catalog``, ``dask``, ``processing``.
+
+    Raises
+    ------
+    ConfigError
+        If a dataset of the catalog is not on the local filesystem (``s3://…``), or a setting is
+        invalid.
+    """
     catalog = load_catalog()
+    locations = catalog.root_locations(root)
+    require_local(catalog, locations)
     name = profile_name(profile)
     settings = processing_settings(catalog, name)
     dask_kwargs = {_DASK_KEYS[k]: settings.pop(k) for k in list(settings) if k in _DASK_KEYS}
@@ -127,7 +170,9 @@ def build_resources(
         )
     return {
         "catalog": CatalogResource(
-            data_root=str(data_root(root)), catalog_file=str(catalog.source)
+            data_root=locations.pop(DATA_ROOT),
+            catalog_file=str(catalog.source),
+            roots=locations,
         ),
         "dask": DaskResource(**dask_kwargs),
         "processing": ProcessingResource(profile=name, **settings),
