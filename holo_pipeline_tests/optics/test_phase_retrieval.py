@@ -78,3 +78,23 @@ def test_mhpr_validation() -> None:
         multi_height_phase_retrieval(stack[:1], [1e-4], **kw)
     with pytest.raises(ValueError, match="intensities"):
         multi_height_phase_retrieval(-stack, [1e-4, 2e-4, 3e-4], **kw)
+    z2 = [1e-4, 2e-4, 3e-4]
+    with pytest.raises(ValueError, match="momentum must be in"):
+        multi_height_phase_retrieval(stack, z2, momentum=1.0, **kw)
+    with pytest.raises(ValueError, match="momentum_cutoff"):
+        multi_height_phase_retrieval(stack, z2, momentum=0.5, momentum_cutoff=-1.0, **kw)
+
+
+def test_momentum_on_a_blank_field_changes_nothing() -> None:
+    """Clear glass: every sweep leaves the field at 1, so the momentum step is zero."""
+    stack = np.ones((3, 32, 32), np.float32)
+    result = multi_height_phase_retrieval(
+        stack,
+        [1e-4, 1.2e-4, 1.4e-4],
+        wavelength=WAVELENGTH,
+        pixel_size=PIXEL,
+        iterations=5,
+        momentum=0.95,
+        momentum_cutoff=0.1e6,
+    )
+    np.testing.assert_allclose(result.field, 1.0, atol=1e-5)
