@@ -6,7 +6,7 @@ errors against the simulator's truth (autofocus, shifts, drift, MH-PR ECC), and 
 
     .venv/bin/python benchmarks/instrument.py                 # timing and size
     .venv/bin/python benchmarks/instrument.py --cohort        # + a full demo cohort
-    .venv/bin/python benchmarks/instrument.py --consistency --frame-size 256
+    .venv/bin/python benchmarks/instrument.py --consistency --frame-size 256 --seeds 2024 7 11
     .venv/bin/python benchmarks/instrument.py --statistics
 """
 
@@ -71,34 +71,37 @@ def time_cohort(root: Path, profile: str, seed: int) -> None:
     )
 
 
-def consistency(root: Path, frame: int, seed: int, tissues: list[str]) -> None:
-    from holo_pipeline.instrument.consistency import check_fov
+def consistency(root: Path, frame: int, seeds: list[int], tissues: list[str]) -> None:
+    from holo_pipeline.datasets.consistency import check_fov
+    from holo_pipeline.defs.resources import build_resources
 
+    mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
     config = MicroscopeConfig(frame_shape=(frame, frame))
-    print(f"consistency with the optics core, {frame}x{frame} frames, seed {seed}")
+    print(f"consistency with the pipeline's physics, {frame}x{frame} frames, MH-PR {mhpr}")
     print(
-        "tissue          |dz| max (µm)  dz mean (µm)  shift RMS max (px)  drift err max (px)  "
-        "ECC    ECC centre  ECC (true z)  ECC backprop  offset"
+        "seed  tissue          |dz| max (µm)  autofocus |dz| max  shift RMS max (px)  "
+        "drift err max (px)  ECC     ECC (true z)  ECC backprop  offset"
     )
-    for tissue in tissues:
-        slide = simulate_slide(
-            root,
-            tissue=tissue,
-            slide_id=f"cons-{tissue.replace('_', '-')}",
-            patient_id="p1",
-            n_fov=1,
-            seed=seed,
-            optics=config,
-        )
-        r = check_fov(slide, "fov_000")
-        rt = check_fov(slide, "fov_000", autofocus_heights=False)
-        print(
-            f"{tissue:15s} {np.abs(r.z2_error_um).max():12.2f}  {r.z2_error_um.mean():+12.2f}  "
-            f"{r.shift_rms_px.max():18.4f}  {r.drift_error_px.max():18.3f}  {r.ecc:.4f} "
-            f"{r.ecc_centre:.4f}      {rt.ecc:.4f}        {r.ecc_backpropagated:.4f}  "
-            f"{r.best_offset_px}",
-            flush=True,
-        )
+    for seed in seeds:
+        for tissue in tissues:
+            slide = simulate_slide(
+                root,
+                tissue=tissue,
+                slide_id=f"cons-{tissue.replace('_', '-')}-{seed}",
+                patient_id="p1",
+                n_fov=1,
+                seed=seed,
+                optics=config,
+            )
+            r = check_fov(slide, "fov_000", mhpr)
+            rt = check_fov(slide, "fov_000", mhpr, true_heights=True)
+            print(
+                f"{seed:<5d} {tissue:15s} {np.abs(r.z2_error_um).max():12.2f}  "
+                f"{np.abs(r.z2_autofocus_error_um).max():17.2f}  {r.shift_rms_px.max():18.4f}  "
+                f"{r.drift_error_px.max():18.3f}  {r.ecc:.4f}  {rt.ecc:.4f}        "
+                f"{r.ecc_backpropagated:.4f}        {r.best_offset_px}",
+                flush=True,
+            )
 
 
 def statistics(patients: int) -> None:
@@ -177,6 +180,9 @@ def main() -> None:
     parser.add_argument("--statistics", action="store_true")
     parser.add_argument("--tissue", action="append", choices=TISSUES, help="for --consistency")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="for --consistency (default: --seed)"
+    )
     parser.add_argument("--figures", type=Path, default=None, help="write figures to this folder")
     args = parser.parse_args()
     if args.figures is not None:
@@ -187,7 +193,9 @@ def main() -> None:
         if args.statistics:
             statistics(patients=5)
         if args.consistency:
-            consistency(root, args.frame_size, args.seed, args.tissue or list(TISSUES))
+            consistency(
+                root, args.frame_size, args.seeds or [args.seed], args.tissue or list(TISSUES)
+            )
             return
         time_fov(root, args.frame_size, args.repeats)
         if args.cohort:

@@ -48,7 +48,7 @@ def _simulate(landing: Path, n_fov: int, frame: int) -> Path:
     )
 
 
-def core_pipeline(slide_path: Path, out: Path, settings, patch: int, iterations: int) -> dict:
+def core_pipeline(slide_path: Path, out: Path, settings, patch: int, mhpr) -> dict:
     """The per-slide work of the assets without Dagster; returns seconds per stage."""
     from holo_pipeline.datasets import slides as tasks
     from holo_pipeline.datasets.compute import map_tasks
@@ -77,9 +77,12 @@ def core_pipeline(slide_path: Path, out: Path, settings, patch: int, iterations:
     seconds["super_resolved_holograms"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    z2 = map_tasks(
-        tasks.autofocus_task, [(str(slide_path), str(sr_path), i) for i in range(n)], settings
-    )
+    z2 = [
+        z
+        for z, _ in map_tasks(
+            tasks.autofocus_task, [(str(slide_path), str(sr_path), i) for i in range(n)], settings
+        )
+    ]
     write_parquet(pd.DataFrame({"z2_m": np.concatenate(z2)}), out / "heights.parquet")
     seconds["autofocused_heights"] = time.perf_counter() - t
 
@@ -88,15 +91,17 @@ def core_pipeline(slide_path: Path, out: Path, settings, patch: int, iterations:
     t = time.perf_counter()
     pr = map_tasks(
         tasks.phase_retrieval_task,
-        [(str(sr_path), i, z2[i], wl, px, iterations) for i in range(n)],
+        [(str(sr_path), i, z2[i], wl, px, mhpr) for i in range(n)],
         settings,
     )
     field_path = write_field_store(
         out / "field.zarr",
-        np.stack([f for f, _ in pr]),
-        residuals=np.stack([r for _, r in pr]),
+        np.stack([r.field for r in pr]),
+        residuals=np.stack([r.residuals for r in pr]),
+        z2=np.stack([r.z2 for r in pr]),
         attrs={},
     )
+    z2 = [r.z2 for r in pr]
     seconds["mhpr_ground_truth"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -167,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame", type=int, default=176, help="frame side (demo: 176 → 528 SR)")
     parser.add_argument("--patch", type=int, default=512)
     parser.add_argument("--n-fov", type=int, default=4)
-    parser.add_argument("--iterations", type=int, default=20, help="MH-PR iterations (demo: 20)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="MH-PR iterations (default: the demo profile's)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="Dask workers for figures 1–2")
     parser.add_argument(
         "--scheduler", default="processes", help="Dask scheduler for figures 1–2 (the default)"
@@ -178,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only-speedup", action="store_true", help="skip figures 1 and 2")
     args = parser.parse_args(argv)
+    args.mhpr = _mhpr_settings(args.iterations)
+    args.iterations = args.mhpr.iterations
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="holo-bench-"))
     root = work / "data"
@@ -197,6 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _mhpr_settings(iterations: int | None):
+    """The demo profile's MH-PR settings, iterations replaced when given."""
+    import dataclasses
+
+    from holo_pipeline.defs.resources import build_resources
+
+    mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
+    return mhpr if iterations is None else dataclasses.replace(mhpr, iterations=iterations)
+
+
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -210,7 +232,7 @@ def _per_asset_and_overhead(args, slide: Path, work: Path, root: Path) -> None:
     settings = DaskSettings(args.scheduler, n_workers=args.workers, fft_workers=1)
     out = work / "core"
     out.mkdir(parents=True, exist_ok=True)
-    core = core_pipeline(slide, out, settings, args.patch, args.iterations)
+    core = core_pipeline(slide, out, settings, args.patch, args.mhpr)
     print(
         f"\n1. core seconds per FOV ({args.scheduler}: {args.workers} Dask workers, "
         "1 FFT thread each)"
@@ -268,7 +290,7 @@ def _speedup(args, slide: Path, work: Path) -> None:
                 out,
                 DaskSettings(scheduler, n_workers, fft_workers=1),
                 args.patch,
-                args.iterations,
+                args.mhpr,
             )
             share = (_cpu_seconds() - cpu0) / (time.perf_counter() - wall0)
             times[n_workers] = sum(s[k] for k in per_fov)

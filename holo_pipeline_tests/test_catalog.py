@@ -65,6 +65,7 @@ def test_load_table_concatenates_partitions_and_casts(tmp_path, monkeypatch):
                 "height_index": [0, 1],
                 "z2_nominal_m": [4e-4, 4.2e-4],
                 "z2_m": [4.01e-4, 4.19e-4],
+                "outlier": [False, True],
                 "z2_true_m": [None, None],
             }
         )

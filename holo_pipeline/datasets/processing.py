@@ -3,13 +3,15 @@
 Each function takes one FOV's arrays and plain parameters and calls the named algorithms of
 :mod:`holo_pipeline.optics`; none does I/O. The order is
 
-1. :func:`super_resolve_fov` — pixel super-resolution of each height (6×6 scan → one hologram),
-   background normalisation (:func:`normalize_background`) and lateral registration of every
-   height to height 0 (:func:`register_heights`);
+1. :func:`super_resolve_fov` — pixel super-resolution of each height (6×6 scan → one hologram)
+   of the flat-field corrected frames and lateral registration of every height to height 0
+   (:func:`register_heights`);
 2. :func:`autofocus_fov` — z2 of each height by edge sparsity inside the stage range;
-3. :func:`phase_retrieve_fov` — multi-height phase retrieval with the autofocused heights;
+3. :func:`phase_retrieve_fov` — multi-height phase retrieval with the autofocused heights, whose
+   common offset it refines;
 4. :func:`extract_patches` — non-overlapping patches: inputs are each height's amplitude
-   back-propagated with zero phase by the FOV's mean height z̄2, the target is the MH-PR field.
+   back-propagated with zero phase by the FOV's mean (refined) height z̄2, the target is the
+   MH-PR field.
 
 Reference: Huang et al., "Few-shot transfer learning for holographic image reconstruction using a
 recurrent neural network", APL Photonics 7, 070801 (2022), Methods.
@@ -23,6 +25,9 @@ import numpy as np
 from scipy import ndimage
 
 from holo_pipeline import optics
+
+#: How :func:`super_resolve_fov` brings the unobstructed illumination to 1.
+BACKGROUNDS = ("flat_field", "blurred")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,50 @@ class SuperResolvedFOV:
     holograms: np.ndarray
     scan_shifts: np.ndarray
     height_shifts: np.ndarray
+
+
+@dataclass(frozen=True)
+class PhaseRetrievalSettings:
+    """How :func:`phase_retrieve_fov` runs MH-PR (the profile's ``mhpr_*`` settings).
+
+    Attributes
+    ----------
+    iterations
+        Forward-and-back sweeps.
+    momentum, momentum_cutoff_per_um
+        Heavy-ball momentum and the σ (cycles/µm) of the Gaussian band it is kept to; the plain
+        iteration converges slowly on large-scale phase (0 disables).
+    refocus_range_um
+        Half-range (µm) within which the heights' common offset is refocused on the retrieved
+        field; autofocus on zero-phase holograms reads short on phase-rich tissue (0 disables).
+
+    See :func:`holo_pipeline.optics.multi_height_phase_retrieval`.
+    """
+
+    iterations: int = 20
+    momentum: float = 0.0
+    momentum_cutoff_per_um: float = 0.0
+    refocus_range_um: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetrievedFOV:
+    """MH-PR result of one FOV.
+
+    Attributes
+    ----------
+    field
+        complex64 ``(H, W)`` at the sample plane (background 1).
+    residuals
+        float32 ``(iterations,)`` amplitude mismatch per iteration.
+    z2
+        float64 ``(n_heights,)``: the heights (metres, height-index order) the field was retrieved
+        and focused with, the autofocused ones shifted by the refocused common offset.
+    """
+
+    field: np.ndarray
+    residuals: np.ndarray
+    z2: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -90,6 +139,10 @@ def normalize_background(intensity: np.ndarray, *, sigma_fraction: float = 0.25)
     return (img / np.maximum(background, floor)).astype(np.float32)
 
 
+#: Fewest heights for which :func:`register_heights` refines against MH-PR predictions.
+_MIN_HEIGHTS_TO_REFINE = 4
+
+
 def register_heights(
     holograms: np.ndarray,
     z2: np.ndarray,
@@ -97,22 +150,31 @@ def register_heights(
     wavelength: float,
     pixel_size: float,
     upsample: int = 20,
+    refinements: int = 1,
+    refine_iterations: int = 10,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Register every height's hologram laterally to height 0.
 
     Holograms recorded at different heights are different diffraction patterns, so they are not
-    correlated directly: each is first refocused (zero-phase amplitude back-propagated by its
-    nominal height ``z2``), where all heights show the same in-focus sample. The shifts between the
-    refocused amplitudes are estimated by subpixel cross-correlation
-    (:func:`holo_pipeline.optics.estimate_shifts`) and removed from the holograms with a Fourier
-    shift (a lateral shift commutes with free-space propagation; borders wrap).
+    correlated directly. A first estimate correlates the zero-phase images refocused by each
+    nominal height ``z2`` (subpixel cross-correlation,
+    :func:`holo_pipeline.optics.estimate_shifts`); their twin images differ from height to height
+    and bias it by tenths of a pixel, more on small windows. Each refinement then runs a short
+    MH-PR on the registered stack and correlates every measured hologram with the one that field
+    predicts at its height, which differs from it by the remaining drift alone (on the central
+    two thirds, away from the window's edge where the prediction lacks light from outside). The
+    shifts are removed with a Fourier shift (a lateral shift commutes with free-space
+    propagation; borders wrap).
 
     Parameters
     ----------
     holograms
-        ``(n, H, W)`` background-normalised intensities.
+        ``(n, H, W)`` normalised intensities, in height order.
     z2
-        ``(n,)`` approximate heights (metres) used only to refocus for the correlation.
+        ``(n,)`` approximate (nominal) heights in metres.
+    refinements, refine_iterations
+        Rounds of MH-PR refinement and the MH-PR sweeps of each (0 rounds: the first estimate;
+        stacks of fewer than 4 heights are not refined).
 
     Returns
     -------
@@ -134,12 +196,39 @@ def register_heights(
         ]
     )
     shifts = np.asarray(optics.estimate_shifts(focused, upsample=upsample), dtype=np.float64)
+    ty, tx = (max(n // 6, 1) for n in stack.shape[1:])
+    centre = (slice(None), slice(ty, -ty), slice(tx, -tx))
+    registered = _shift_all(stack, shifts)
+    # With few heights MH-PR fits a misregistered stack as well as a registered one, and its
+    # predictions would carry the drift along: refine only when the heights over-determine it.
+    for _ in range(refinements if stack.shape[0] >= _MIN_HEIGHTS_TO_REFINE else 0):
+        # The drift chain accumulates each step's error; re-estimate every height at once against
+        # the holograms predicted by a short MH-PR of the current registration, which differ
+        # from the measured ones by the remaining drift alone.
+        field = optics.multi_height_phase_retrieval(
+            np.maximum(registered, 0),
+            np.asarray(z2, dtype=np.float64),
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            iterations=refine_iterations,
+            propagator=propagator,
+        ).field
+        for k in range(1, stack.shape[0]):
+            predicted = np.abs(propagator.propagate(field, float(z2[k]), background=1.0)) ** 2
+            pair = np.stack([predicted, stack[k]])[centre]
+            shifts[k] = np.asarray(optics.estimate_shifts(pair, upsample=upsample))[1]
+        registered = _shift_all(stack, shifts)
+    return registered, shifts.astype(np.float32)
+
+
+def _shift_all(stack: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each hologram moved by minus its shift (Fourier shift; borders wrap)."""
     registered = np.empty_like(stack)
     registered[0] = stack[0]
     for k in range(1, stack.shape[0]):
         spectrum = ndimage.fourier_shift(np.fft.fft2(stack[k]), shift=-shifts[k])
         registered[k] = np.fft.ifft2(spectrum).real
-    return registered, shifts.astype(np.float32)
+    return registered
 
 
 def _amplitude(intensity: np.ndarray) -> np.ndarray:
@@ -166,27 +255,38 @@ def super_resolve_fov(
     z2_nominal: np.ndarray,
     wavelength: float,
     pixel_size: float,
+    background: str = "flat_field",
 ) -> SuperResolvedFOV:
     """Super-resolve, normalise and register all heights of one FOV.
 
     Parameters
     ----------
     frames
-        ``(n_heights, n_frames, h, w)`` raw intensities, the 6×6 scan per height.
+        ``(n_heights, n_frames, h, w)`` intensities, the 6×6 scan per height, already divided by
+        the instrument's flat field (:meth:`RawSlide.intensities`).
     factor
         Super-resolution factor (output is ``(h·factor, w·factor)``).
     z2_nominal
         ``(n_heights,)`` stage heights (metres), to refocus for registration.
     wavelength, pixel_size
         Metres; ``pixel_size`` of the super-resolved grid.
+    background
+        ``"flat_field"`` (default): the flat-field division already brought the unobstructed
+        illumination to 1, and nothing more is done. ``"blurred"``: each hologram is also divided
+        by its own heavy blur (:func:`normalize_background`), for scans whose flat field is not
+        calibrated. The blur cannot tell the illumination from the sample's mean transmission:
+        on dense tissue (no clear glass in the FOV) it rescales the hologram by up to 1.4× and
+        bends its low frequencies, which MH-PR then turns into low-frequency phase errors.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4:
         raise ValueError(f"frames must be (n_heights, n_frames, h, w), got {frames.shape}")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
     sr, scan = [], []
     for height in frames:
         hologram, shifts = optics.super_resolve(height.astype(np.float32), factor)
-        sr.append(normalize_background(hologram))
+        sr.append(normalize_background(hologram) if background == "blurred" else hologram)
         scan.append(np.asarray(shifts, dtype=np.float32))
     registered, height_shifts = register_heights(
         np.stack(sr), z2_nominal, wavelength=wavelength, pixel_size=pixel_size
@@ -227,31 +327,69 @@ def autofocus_fov(
     )
 
 
+#: A height whose autofocus offset from nominal differs from the FOV's median offset by more than
+#: this (µm) is an autofocus failure, not the stage: its steps err by ~1.5 µm (σ), while a dense
+#: monolayer's self-images can give the sharpness a second peak ~20 µm away.
+HEIGHT_OUTLIER_UM = 6.0
+
+
+def consistent_heights(
+    z2: np.ndarray, z2_nominal: np.ndarray, *, max_deviation_um: float = HEIGHT_OUTLIER_UM
+) -> tuple[np.ndarray, np.ndarray]:
+    """Find autofocus outliers among one FOV's heights and where the others place them.
+
+    Every height of a FOV shares the sample's offset from the nominal stage heights; only the
+    stage's small per-height error differs. A height whose offset ``z2 − z2_nominal`` is more
+    than ``max_deviation_um`` from the median offset is an outlier; the others place it at
+    ``z2_nominal`` plus that median.
+
+    Returns
+    -------
+    z2, outlier
+        float64 ``(n,)`` heights (metres), outliers replaced by nominal + median offset, and bool
+        ``(n,)``, True for the outliers.
+    """
+    z2 = np.asarray(z2, dtype=np.float64)
+    nominal = np.asarray(z2_nominal, dtype=np.float64)
+    offset = z2 - nominal
+    median = float(np.median(offset))
+    outlier = np.abs(offset - median) > max_deviation_um * 1e-6
+    return np.where(outlier, nominal + median, z2), outlier
+
+
 def phase_retrieve_fov(
     holograms: np.ndarray,
     z2: np.ndarray,
     *,
     wavelength: float,
     pixel_size: float,
-    iterations: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    settings: PhaseRetrievalSettings,
+) -> RetrievedFOV:
     """Multi-height phase retrieval of one FOV.
 
-    Returns
-    -------
-    field, residuals
-        complex64 ``(H, W)`` at the sample plane and float32 ``(iterations,)``.
+    Parameters
+    ----------
+    holograms, z2
+        ``(n_heights, H, W)`` registered intensities and their autofocused heights (metres).
+    wavelength, pixel_size
+        Metres.
+    settings
+        Iterations, low-frequency momentum and refocus range.
     """
     result = optics.multi_height_phase_retrieval(
         np.asarray(holograms, dtype=np.float32),
         np.asarray(z2, dtype=np.float64),
         wavelength=wavelength,
         pixel_size=pixel_size,
-        iterations=iterations,
+        iterations=settings.iterations,
+        momentum=settings.momentum,
+        momentum_cutoff=settings.momentum_cutoff_per_um * 1e6,
+        refocus_range=settings.refocus_range_um * 1e-6,
     )
-    return (
-        np.asarray(result.field, dtype=np.complex64),
-        np.asarray(result.residuals, dtype=np.float32),
+    return RetrievedFOV(
+        field=np.asarray(result.field, dtype=np.complex64),
+        residuals=np.asarray(result.residuals, dtype=np.float32),
+        z2=np.asarray(result.z2, dtype=np.float64),
     )
 
 

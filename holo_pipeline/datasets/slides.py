@@ -16,7 +16,7 @@ import numpy as np
 
 from holo_pipeline.datasets import processing
 from holo_pipeline.datasets.stores import open_field_store, open_hologram_store
-from holo_pipeline.instrument import is_slide_ready, read_slide, read_truth
+from holo_pipeline.instrument import RawSlide, is_slide_ready, read_slide, read_truth
 
 SLIDE_ID = re.compile(r"[a-z0-9-]+")
 
@@ -69,8 +69,10 @@ def true_heights(path: str | os.PathLike[str], fov_id: str) -> np.ndarray | None
     return np.asarray(read_truth(path, fov_id).z2_m, dtype=np.float64)
 
 
-def super_resolve_task(slide_path: str, fov_id: str) -> processing.SuperResolvedFOV:
-    """Super-resolve every height of one FOV of a raw slide."""
+def super_resolve_task(
+    slide_path: str, fov_id: str, background: str = "flat_field"
+) -> processing.SuperResolvedFOV:
+    """Super-resolve every height of one FOV of a raw slide (flat-field corrected frames)."""
     slide = read_slide(slide_path)
     frames = np.stack([slide.intensities(fov_id, h) for h in range(slide.n_heights)])
     return processing.super_resolve_fov(
@@ -79,26 +81,46 @@ def super_resolve_task(slide_path: str, fov_id: str) -> processing.SuperResolved
         z2_nominal=slide.z2_nominal_m,
         wavelength=slide.wavelength_m,
         pixel_size=slide.sr_pixel_size_m,
+        background=background,
     )
 
 
-def autofocus_task(slide_path: str, holograms_path: str, fov: int) -> np.ndarray:
-    """Autofocus every height of FOV number ``fov``; bounds are each height's stage search range."""
+def autofocus_task(slide_path: str, holograms_path: str, fov: int) -> tuple[np.ndarray, np.ndarray]:
+    """Autofocus every height of FOV number ``fov`` (see :func:`autofocus_slide_fov`)."""
     slide = read_slide(slide_path)
-    holograms = open_hologram_store(holograms_path).holograms[fov]
-    z2 = []
-    for h in range(slide.n_heights):
-        z_min, z_max = slide.z2_search_bounds_m(h)
-        z2.append(
-            processing.autofocus_fov(
-                holograms[h : h + 1],
-                wavelength=slide.wavelength_m,
-                pixel_size=slide.sr_pixel_size_m,
-                z_min=z_min,
-                z_max=z_max,
-            )[0]
-        )
-    return np.asarray(z2, dtype=np.float64)
+    return autofocus_slide_fov(slide, open_hologram_store(holograms_path).holograms[fov])
+
+
+def autofocus_slide_fov(slide: RawSlide, holograms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z2 (metres) of each of one FOV's ``(n_heights, H, W)`` holograms.
+
+    Each height is searched within its stage range (:meth:`RawSlide.z2_search_bounds_m`). A
+    height that disagrees with the others (:func:`processing.consistent_heights`) is searched
+    again, only within ±``HEIGHT_OUTLIER_UM`` of where the others place it.
+
+    Returns
+    -------
+    z2, outlier
+        float64 ``(n_heights,)`` and bool ``(n_heights,)``, True where the first search failed.
+    """
+
+    def focus(h: int, z_min: float, z_max: float) -> float:
+        return processing.autofocus_fov(
+            holograms[h : h + 1],
+            wavelength=slide.wavelength_m,
+            pixel_size=slide.sr_pixel_size_m,
+            z_min=z_min,
+            z_max=z_max,
+        )[0]
+
+    z2 = np.array([focus(h, *slide.z2_search_bounds_m(h)) for h in range(slide.n_heights)])
+    expected, outlier = processing.consistent_heights(z2, slide.z2_nominal_m)
+    gate = processing.HEIGHT_OUTLIER_UM * 1e-6
+    for h in np.flatnonzero(outlier):
+        lo, hi = slide.z2_search_bounds_m(int(h))
+        lo, hi = max(lo, expected[h] - gate), min(hi, expected[h] + gate)
+        z2[h] = focus(int(h), lo, hi) if hi > lo else expected[h]
+    return z2, outlier
 
 
 def phase_retrieval_task(
@@ -107,12 +129,12 @@ def phase_retrieval_task(
     z2: np.ndarray,
     wavelength: float,
     pixel_size: float,
-    iterations: int,
-) -> tuple[np.ndarray, np.ndarray]:
+    settings: processing.PhaseRetrievalSettings,
+) -> processing.RetrievedFOV:
     """MH-PR of FOV number ``fov`` with its autofocused heights."""
     holograms = open_hologram_store(holograms_path).holograms[fov]
     return processing.phase_retrieve_fov(
-        holograms, z2, wavelength=wavelength, pixel_size=pixel_size, iterations=iterations
+        holograms, z2, wavelength=wavelength, pixel_size=pixel_size, settings=settings
     )
 
 

@@ -7,9 +7,10 @@ Layouts (documented for users in ``data_catalog.yaml``):
     ``(fov, height, 36, 2)``; ``height_shifts`` float32 ``(fov, height, 2)``.
 ``mhpr_ground_truth/<slide_id>.zarr``
     ``field`` complex64 ``(fov, Y, X)``, chunk = one FOV; ``residuals`` float32
-    ``(fov, iteration)``.
+    ``(fov, iteration)``; ``z2`` float64 ``(fov, height)``, the heights the field was retrieved
+    and focused with.
 
-Every writer goes through :func:`holo_pipeline.datasets.atomic.atomic_path`; the same arrays and
+Every writer goes through :func:`holo_pipeline.atomic.atomic_path`; the same arrays and
 attributes give byte-identical stores.
 """
 
@@ -31,6 +32,7 @@ SCAN_SHIFTS = "scan_shifts"
 HEIGHT_SHIFTS = "height_shifts"
 FIELD = "field"
 RESIDUALS = "residuals"
+HEIGHTS = "z2"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class FieldStore:
     path: Path
     field: zarr.Array
     residuals: np.ndarray
+    z2: np.ndarray
     attrs: dict[str, Any]
 
 
@@ -114,20 +117,25 @@ def write_field_store(
     field: np.ndarray,
     *,
     residuals: np.ndarray,
+    z2: np.ndarray,
     attrs: dict[str, Any],
 ) -> Path:
-    """Write MH-PR fields, complex64 ``(fov, Y, X)``, and residuals atomically."""
+    """Write MH-PR fields, complex64 ``(fov, Y, X)``, residuals and heights atomically."""
     field = np.asarray(field, dtype=np.complex64)
     residuals = np.asarray(residuals, dtype=np.float32)
+    z2 = np.asarray(z2, dtype=np.float64)
     if field.ndim != 3:
         raise ValueError(f"field must be (fov, Y, X), got {field.shape}")
     if residuals.ndim != 2 or residuals.shape[0] != field.shape[0]:
         raise ValueError(f"residuals must be ({field.shape[0]}, iterations), got {residuals.shape}")
+    if z2.ndim != 2 or z2.shape[0] != field.shape[0]:
+        raise ValueError(f"z2 must be ({field.shape[0]}, heights), got {z2.shape}")
     with atomic_path(path) as tmp:
         group = zarr.open_group(tmp, mode="w")
         group.attrs.update(attrs)
         _write_array(group, FIELD, field, (1, *field.shape[1:]))
         _write_array(group, RESIDUALS, residuals, residuals.shape)
+        _write_array(group, HEIGHTS, z2, z2.shape)
     return Path(path)
 
 
@@ -138,6 +146,7 @@ def open_field_store(path: str | os.PathLike[str]) -> FieldStore:
         path=Path(path),
         field=group[FIELD],
         residuals=np.asarray(group[RESIDUALS][...]),
+        z2=np.asarray(group[HEIGHTS][...]),
         attrs=dict(group.attrs),
     )
 

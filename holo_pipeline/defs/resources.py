@@ -16,6 +16,7 @@ from pydantic import Field
 
 from holo_pipeline.catalog import DATA_ROOT, Catalog, DatasetEntry, load_catalog, root_env
 from holo_pipeline.datasets.compute import DaskSettings
+from holo_pipeline.datasets.processing import BACKGROUNDS, PhaseRetrievalSettings
 from holo_pipeline.settings import ConfigError, profile_name
 from holo_pipeline.storage import has_protocol, local_path
 
@@ -76,9 +77,22 @@ class ProcessingResource(dg.ConfigurableResource):
 
     profile: str = "demo"
     patch_size: int = 512
+    background: str = "flat_field"
     mhpr_iterations: int = 20
+    mhpr_momentum: float = 0.0
+    mhpr_momentum_cutoff_per_um: float = 0.0
+    mhpr_refocus_range_um: float = 0.0
     split_fractions: list[float] = Field(default_factory=lambda: [0.6, 0.2, 0.2])
     split_salt: str = "holo-splits-v1"
+
+    def phase_retrieval(self) -> PhaseRetrievalSettings:
+        """The MH-PR settings (``mhpr_*``)."""
+        return PhaseRetrievalSettings(
+            iterations=self.mhpr_iterations,
+            momentum=self.mhpr_momentum,
+            momentum_cutoff_per_um=self.mhpr_momentum_cutoff_per_um,
+            refocus_range_um=self.mhpr_refocus_range_um,
+        )
 
 
 _DASK_KEYS = {
@@ -167,6 +181,12 @@ def build_resources(
     if unknown:
         raise ConfigError(
             f"{catalog.source}: profiles.{name}.processing has unknown keys {unknown}"
+        )
+    background = settings.get("background", "flat_field")
+    if background not in BACKGROUNDS:
+        raise ConfigError(
+            f"{catalog.source}: profiles.{name}.processing.background must be one of "
+            f"{BACKGROUNDS}, got {background!r}"
         )
     return {
         "catalog": CatalogResource(

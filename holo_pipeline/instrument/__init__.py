@@ -13,9 +13,9 @@ Public interface::
 
 Modules: ``slide_format`` (the format), ``tissues`` (phantoms), ``microscope`` (acquisition
 physics and the frame-position convention), ``simulate`` (slides, cohorts, truth files),
-``statistics`` (per-field statistics that tell tissues apart), ``consistency`` (reconstruct a
-simulated FOV with the optics core and compare with the truth), ``cli`` (``holo-pipeline
-simulate``).
+``statistics`` (per-field statistics that tell tissues apart), ``cli`` (``holo-pipeline
+simulate``). The check of a simulated FOV against the pipeline's reconstruction lives with the
+pipeline's physics, in :mod:`holo_pipeline.datasets.consistency`.
 """
 
 from holo_pipeline.instrument.microscope import MicroscopeConfig

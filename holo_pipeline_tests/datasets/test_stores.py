@@ -39,11 +39,15 @@ def test_hologram_store_round_trip_is_byte_identical_on_rewrite(tmp_path):
 
 def test_field_store_keeps_complex64(tmp_path):
     field = (np.ones((1, 6, 6)) * (1 + 2j)).astype(np.complex64)
-    path = write_field_store(tmp_path / "f.zarr", field, residuals=np.ones((1, 5)), attrs={})
+    z2 = np.array([[450.25e-6, 475.5e-6, 500.125e-6]])
+    path = write_field_store(tmp_path / "f.zarr", field, residuals=np.ones((1, 5)), z2=z2, attrs={})
     store = open_field_store(path)
     assert store.field.dtype == np.complex64
     np.testing.assert_array_equal(store.field[...], field)
     assert store.residuals.shape == (1, 5)
+    np.testing.assert_array_equal(store.z2, z2)  # float64: heights survive exactly
+    with pytest.raises(ValueError, match="z2 must be"):
+        write_field_store(tmp_path / "g.zarr", field, residuals=np.ones((1, 5)), z2=z2[0], attrs={})
 
 
 def test_a_failed_write_leaves_the_previous_output(tmp_path):

@@ -32,7 +32,10 @@ import sys, numpy as np
 from holo_pipeline.datasets.stores import write_field_store
 rng = np.random.default_rng(int(sys.argv[2]))
 field = (rng.standard_normal((48, 512, 512)) + 1j).astype(np.complex64)
-write_field_store(sys.argv[1], field, residuals=np.ones((48, 3)), attrs={"seed": int(sys.argv[2])})
+seed = int(sys.argv[2])
+write_field_store(
+    sys.argv[1], field, residuals=np.ones((48, 3)), z2=np.ones((48, 8)), attrs={"seed": seed}
+)
 """
 
 
@@ -61,7 +64,9 @@ def test_a_writer_killed_mid_write_leaves_the_previous_store_whole(tmp_path):
     # a complete previous version (seed 1) that readers are using
     rng = np.random.default_rng(1)
     old = (rng.standard_normal((48, 512, 512)) + 1j).astype(np.complex64)
-    write_field_store(final, old, residuals=np.ones((48, 3)), attrs={"seed": 1})
+    write_field_store(
+        final, old, residuals=np.ones((48, 3)), z2=np.ones((48, 8)), attrs={"seed": 1}
+    )
 
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(final), "2"], start_new_session=True)
     assert _wait_for(lambda: bool(_temporaries(final.parent)), proc), "no temporary seen"

@@ -90,22 +90,25 @@ def map_fovs(
     partitions_def=slides_partitions,
     deps=[raw_scans],
     group_name=SLIDES_GROUP,
-    code_version="super_resolved_holograms-1",
+    code_version="super_resolved_holograms-2",
     automation_condition=EAGER,
     pool="holo_cpu",
     retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
-    description="Pixel super-resolved, background-normalised holograms registered to height 0.",
+    description="Pixel super-resolved, flat-field normalised holograms registered to height 0.",
 )
 def super_resolved_holograms(
-    context: dg.AssetExecutionContext, catalog: CatalogResource, dask: DaskResource
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    dask: DaskResource,
+    processing: ProcessingResource,
 ) -> dg.MaterializeResult:
     slide_id = context.partition_key
     slide = read_slide(catalog.slide_path(slide_id))
     results = map_fovs(
         context,
         super_resolve_task,
-        [(str(slide.path), fov) for fov in slide.fov_ids],
+        [(str(slide.path), fov, processing.background) for fov in slide.fov_ids],
         dask.settings(),
     )
     holograms = np.stack([r.holograms for r in results])
@@ -122,6 +125,7 @@ def super_resolved_holograms(
             "pixel_size_m": slide.sr_pixel_size_m,
             "wavelength_m": slide.wavelength_m,
             "z2_nominal_m": [float(z) for z in slide.z2_nominal_m],
+            "background": processing.background,
         },
     )
     return dg.MaterializeResult(
@@ -162,7 +166,7 @@ def super_resolved_holograms_valid(
     partitions_def=slides_partitions,
     deps=[super_resolved_holograms],
     group_name=SLIDES_GROUP,
-    code_version="autofocused_heights-1",
+    code_version="autofocused_heights-2",
     automation_condition=EAGER,
     pool="holo_cpu",
     retry_policy=TRANSIENT_RETRY,
@@ -175,16 +179,16 @@ def autofocused_heights(
     slide_id = context.partition_key
     slide = read_slide(catalog.slide_path(slide_id))
     sr_path = str(catalog.path("super_resolved_holograms", slide_id=slide_id))
-    z2 = map_fovs(
+    found = map_fovs(
         context,
         autofocus_task,
         [(str(slide.path), sr_path, i) for i in range(len(slide.fov_ids))],
         dask.settings(),
     )
     rows = []
-    for fov_id, heights in zip(slide.fov_ids, z2, strict=True):
+    for fov_id, (heights, outliers) in zip(slide.fov_ids, found, strict=True):
         truth = true_heights(slide.path, fov_id)
-        for h, z in enumerate(heights):
+        for h, (z, outlier) in enumerate(zip(heights, outliers, strict=True)):
             rows.append(
                 {
                     "slide_id": slide_id,
@@ -192,6 +196,7 @@ def autofocused_heights(
                     "height_index": h,
                     "z2_nominal_m": float(slide.z2_nominal_m[h]),
                     "z2_m": float(z),
+                    "outlier": bool(outlier),
                     "z2_true_m": float(truth[h]) if truth is not None else np.nan,
                 }
             )
@@ -200,6 +205,7 @@ def autofocused_heights(
     path = write_parquet(table, catalog.path("autofocused_heights", slide_id=slide_id))
     metadata = {
         "n_rows": len(table),
+        "n_outliers_replaced": int(table["outlier"].sum()),
         "mean_abs_offset_from_nominal_um": float(
             (table["z2_m"] - table["z2_nominal_m"]).abs().mean() * 1e6
         ),
@@ -247,13 +253,16 @@ def autofocused_heights_in_stage_range(
     partitions_def=slides_partitions,
     deps=[super_resolved_holograms, autofocused_heights],
     group_name=SLIDES_GROUP,
-    code_version="mhpr_ground_truth-1",
+    code_version="mhpr_ground_truth-2",
     automation_condition=EAGER,
     pool="holo_cpu",
     retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     op_tags=MHPR_K8S,
-    description="Multi-height phase retrieval of every FOV: complex field at the sample plane.",
+    description=(
+        "Multi-height phase retrieval of every FOV: complex field at the sample plane and the "
+        "heights it was focused with (autofocused, common offset refocused)."
+    ),
 )
 def mhpr_ground_truth(
     context: dg.AssetExecutionContext,
@@ -266,58 +275,65 @@ def mhpr_ground_truth(
     attrs = open_hologram_store(sr_path).attrs
     table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
     z2 = heights_by_fov(table, attrs["fov_ids"])
+    settings = processing.phase_retrieval()
     results = map_fovs(
         context,
         phase_retrieval_task,
         [
-            (
-                str(sr_path),
-                i,
-                z2[i],
-                attrs["wavelength_m"],
-                attrs["pixel_size_m"],
-                processing.mhpr_iterations,
-            )
+            (str(sr_path), i, z2[i], attrs["wavelength_m"], attrs["pixel_size_m"], settings)
             for i in range(len(attrs["fov_ids"]))
         ],
         dask.settings(),
     )
-    field = np.stack([f for f, _ in results])
-    residuals = np.stack([r for _, r in results])
+    field = np.stack([r.field for r in results])
+    residuals = np.stack([r.residuals for r in results])
+    refined = np.stack([r.z2 for r in results])
     path = write_field_store(
         catalog.path("mhpr_ground_truth", slide_id=slide_id),
         field,
         residuals=residuals,
+        z2=refined,
         attrs={
             "slide_id": slide_id,
             "fov_ids": attrs["fov_ids"],
             "pixel_size_m": attrs["pixel_size_m"],
             "wavelength_m": attrs["wavelength_m"],
-            "iterations": processing.mhpr_iterations,
+            "iterations": settings.iterations,
+            "momentum": settings.momentum,
+            "momentum_cutoff_per_um": settings.momentum_cutoff_per_um,
+            "refocus_range_um": settings.refocus_range_um,
         },
     )
-    return dg.MaterializeResult(
-        metadata={
-            "n_fov": field.shape[0],
-            "shape": str(field.shape),
-            "dtype": str(field.dtype),
-            "residual_first": float(residuals[:, 0].mean()),
-            "residual_last": float(residuals[:, -1].mean()),
-            "residual_curve": dg.MetadataValue.md(
-                markdown_image(residual_curve_png(residuals, list(attrs["fov_ids"])), "residuals")
-            ),
-            "fov0_amplitude_phase": dg.MetadataValue.md(
-                markdown_image(field_thumbnail_png(field[0]), "amplitude and phase")
-            ),
-            "path": dg.MetadataValue.path(str(path)),
-        }
-    )
+    metadata: dict[str, Any] = {
+        "n_fov": field.shape[0],
+        "shape": str(field.shape),
+        "dtype": str(field.dtype),
+        "residual_first": float(residuals[:, 0].mean()),
+        "residual_last": float(residuals[:, -1].mean()),
+        "refocus_offset_mean_um": float((refined - np.stack(z2)).mean() * 1e6),
+        "residual_curve": dg.MetadataValue.md(
+            markdown_image(residual_curve_png(residuals, list(attrs["fov_ids"])), "residuals")
+        ),
+        "fov0_amplitude_phase": dg.MetadataValue.md(
+            markdown_image(field_thumbnail_png(field[0]), "amplitude and phase")
+        ),
+        "path": dg.MetadataValue.path(str(path)),
+    }
+    truth = table["z2_true_m"].dropna()
+    if len(truth) == table.shape[0]:
+        true_z2 = heights_by_fov(table, attrs["fov_ids"], column="z2_true_m")
+        err = np.abs(refined - np.stack(true_z2)) * 1e6
+        metadata["height_error_mean_um"] = float(err.mean())
+        metadata["height_error_max_um"] = float(err.max())
+    return dg.MaterializeResult(metadata=metadata)
 
 
-def heights_by_fov(table: pd.DataFrame, fov_ids: list[str]) -> list[np.ndarray]:
-    """The autofocused z2 (metres) of each FOV in ``fov_ids`` order, heights in index order."""
+def heights_by_fov(
+    table: pd.DataFrame, fov_ids: list[str], column: str = "z2_m"
+) -> list[np.ndarray]:
+    """Per FOV in ``fov_ids`` order, ``column`` of the heights table (metres) in height order."""
     ordered = table.sort_values(["fov_id", "height_index"])
-    groups = {fov: g["z2_m"].to_numpy(np.float64) for fov, g in ordered.groupby("fov_id")}
+    groups = {fov: g[column].to_numpy(np.float64) for fov, g in ordered.groupby("fov_id")}
     return [groups[fov] for fov in fov_ids]
 
 

@@ -13,12 +13,11 @@ from holo_pipeline.catalog import conform_table, empty_table
 from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
 from holo_pipeline.datasets.slides import patches_task
 from holo_pipeline.datasets.splits import assign_splits, patient_leakage, split_coverage
-from holo_pipeline.datasets.stores import open_hologram_store, write_parquet
+from holo_pipeline.datasets.stores import open_field_store, open_hologram_store, write_parquet
 from holo_pipeline.defs.assets.holograms import (
     EAGER,
     TRANSIENT_RETRY,
     autofocused_heights,
-    heights_by_fov,
     map_fovs,
     mhpr_ground_truth,
     super_resolved_holograms,
@@ -35,7 +34,7 @@ DATASETS_GROUP = "datasets"
     partitions_def=slides_partitions,
     deps=[super_resolved_holograms, autofocused_heights, mhpr_ground_truth],
     group_name=SLIDES_GROUP,
-    code_version="patch_dataset-1",
+    code_version="patch_dataset-2",
     automation_condition=EAGER,
     pool="holo_cpu",
     retry_policy=TRANSIENT_RETRY,
@@ -54,9 +53,9 @@ def patch_dataset(
     field_path = catalog.path("mhpr_ground_truth", slide_id=slide_id)
     attrs = open_hologram_store(sr_path).attrs
     fov_ids = list(attrs["fov_ids"])
-    z2 = heights_by_fov(
-        pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id)), fov_ids
-    )
+    # The heights MH-PR focused its field with (autofocus plus the refocused common offset), so
+    # that inputs and target are focused on the same plane.
+    z2 = list(open_field_store(field_path).z2)
     p = processing.patch_size
     sets = map_fovs(
         context,
