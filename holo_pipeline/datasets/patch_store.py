@@ -12,7 +12,8 @@ One Zarr group per slide (``<root>/patch_dataset/<slide_id>.zarr``)::
     origin     int32 (n, 2)     (y, x) of the patch's top-left corner on the super-resolved grid
 
 Group attributes: ``slide_id``, ``patient_id``, ``tissue``, ``fov_ids``, ``heights_m`` (per FOV the
-autofocused z2 of each height), ``z2_mean_m``, ``pixel_size_m``, ``wavelength_m``, ``patch_size``.
+z2 of each height that MH-PR focused the target with), ``z2_mean_m``, ``pixel_size_m``,
+``wavelength_m``, ``patch_size``.
 One chunk holds one patch so that a reader touches exactly the patches it draws.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from holo_pipeline.atomic import atomic_path
+from holo_pipeline.datasets.stores import open_group, write_group
 
 INPUTS = "inputs"
 TARGET = "target"
@@ -94,31 +95,21 @@ def write_patch_store(
     origin = np.asarray(origin, dtype=np.int32)
     _check_arrays(inputs, target, fov_index, origin)
 
-    with atomic_path(path) as tmp:
-        group = zarr.open_group(tmp, mode="w")
-        group.attrs.update(attrs)
-        n, m, p = inputs.shape[:3]
-        arr = group.create_array(
-            INPUTS, shape=inputs.shape, chunks=(1, m, p, p, 2), dtype="float32"
-        )
-        arr[...] = inputs
-        arr = group.create_array(TARGET, shape=target.shape, chunks=(1, p, p, 2), dtype="float32")
-        arr[...] = target
-        group.create_array(FOV_INDEX, shape=(n,), chunks=(max(n, 1),), dtype="int32")[...] = (
-            fov_index
-        )
-        group.create_array(ORIGIN, shape=(n, 2), chunks=(max(n, 1), 2), dtype="int32")[...] = origin
-    return Path(path)
+    n, m, p = inputs.shape[:3]
+    arrays = {
+        INPUTS: (inputs, (1, m, p, p, 2)),
+        TARGET: (target, (1, p, p, 2)),
+        FOV_INDEX: (fov_index, (n,)),
+        ORIGIN: (origin, (n, 2)),
+    }
+    return write_group(path, arrays, attrs)
 
 
 def open_patch_store(path: str | os.PathLike[str]) -> PatchStore:
     """Open a patch dataset written by :func:`write_patch_store` (read-only, lazy)."""
-    p = Path(path)
-    if not (p / "zarr.json").exists():
-        raise FileNotFoundError(f"{p}: not a patch store (no zarr.json)")
-    group = zarr.open_group(p, mode="r")
+    group = open_group(path, "patch store")
     return PatchStore(
-        path=p,
+        path=Path(path),
         inputs=group[INPUTS],
         target=group[TARGET],
         fov_index=np.asarray(group[FOV_INDEX][...]),

@@ -202,9 +202,8 @@ def register_heights(
     # With few heights MH-PR fits a misregistered stack as well as a registered one, and its
     # predictions would carry the drift along: refine only when the heights over-determine it.
     for _ in range(refinements if stack.shape[0] >= _MIN_HEIGHTS_TO_REFINE else 0):
-        # The drift chain accumulates each step's error; re-estimate every height at once against
-        # the holograms predicted by a short MH-PR of the current registration, which differ
-        # from the measured ones by the remaining drift alone.
+        # Re-estimate every height against the hologram a short MH-PR of the current
+        # registration predicts there, which differs from the measured one by the remaining drift.
         field = optics.multi_height_phase_retrieval(
             np.maximum(registered, 0),
             np.asarray(z2, dtype=np.float64),
@@ -297,40 +296,66 @@ def super_resolve_fov(
     )
 
 
+#: A height whose autofocus offset from nominal differs from the FOV's median offset by more than
+#: this (µm) is an autofocus failure, not the stage: its steps err by ~1.5 µm (σ), while a dense
+#: monolayer's self-images can give the sharpness a second peak ~20 µm away.
+HEIGHT_OUTLIER_UM = 6.0
+
+
 def autofocus_fov(
     holograms: np.ndarray,
     *,
     wavelength: float,
     pixel_size: float,
-    z_min: float,
-    z_max: float,
-) -> np.ndarray:
+    z_min: float | np.ndarray,
+    z_max: float | np.ndarray,
+    z2_nominal: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Autofocus each height's hologram (edge sparsity) inside ``[z_min, z_max]`` metres.
+
+    Parameters
+    ----------
+    holograms
+        ``(n_heights, H, W)`` normalised intensities.
+    z_min, z_max
+        Search bounds (metres): one pair for every height, or ``(n_heights,)`` arrays.
+    z2_nominal
+        ``(n_heights,)`` stage heights (metres). If given, a height that disagrees with the
+        others (:func:`consistent_heights`) is searched again, only within
+        ±``HEIGHT_OUTLIER_UM`` of where the others place it (and inside its bounds).
 
     Returns
     -------
-    ndarray
-        float64 ``(n_heights,)`` sample-to-sensor distances z2 in metres.
+    z2, outlier
+        float64 ``(n_heights,)`` sample-to-sensor distances and bool ``(n_heights,)``, True
+        where the first search disagreed with the other heights.
     """
-    return np.array(
-        [
-            optics.autofocus(
-                np.asarray(h, dtype=np.float32),
-                wavelength=wavelength,
-                pixel_size=pixel_size,
-                z_min=z_min,
-                z_max=z_max,
-            )
-            for h in holograms
-        ],
-        dtype=np.float64,
+    stack = np.asarray(holograms, dtype=np.float32)
+    n = stack.shape[0]
+    lows, highs = (np.broadcast_to(np.asarray(b, dtype=np.float64), (n,)) for b in (z_min, z_max))
+    propagator = optics.Propagator(
+        stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size, cache_size=0
     )
 
+    def focus(h: int, lo: float, hi: float) -> float:
+        return optics.autofocus(
+            stack[h],
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            z_min=lo,
+            z_max=hi,
+            propagator=propagator,
+        )
 
-#: A height whose autofocus offset from nominal differs from the FOV's median offset by more than
-#: this (µm) is an autofocus failure, not the stage: its steps err by ~1.5 µm (σ), while a dense
-#: monolayer's self-images can give the sharpness a second peak ~20 µm away.
-HEIGHT_OUTLIER_UM = 6.0
+    z2 = np.array([focus(h, lows[h], highs[h]) for h in range(n)], dtype=np.float64)
+    if z2_nominal is None:
+        return z2, np.zeros(n, dtype=bool)
+    expected, outlier = consistent_heights(z2, z2_nominal)
+    gate = HEIGHT_OUTLIER_UM * 1e-6
+    for h in np.flatnonzero(outlier):
+        lo, hi = max(lows[h], expected[h] - gate), min(highs[h], expected[h] + gate)
+        z2[h] = focus(int(h), lo, hi) if hi > lo else expected[h]
+    return z2, outlier
 
 
 def consistent_heights(

@@ -92,35 +92,17 @@ def autofocus_task(slide_path: str, holograms_path: str, fov: int) -> tuple[np.n
 
 
 def autofocus_slide_fov(slide: RawSlide, holograms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """z2 (metres) of each of one FOV's ``(n_heights, H, W)`` holograms.
-
-    Each height is searched within its stage range (:meth:`RawSlide.z2_search_bounds_m`). A
-    height that disagrees with the others (:func:`processing.consistent_heights`) is searched
-    again, only within ±``HEIGHT_OUTLIER_UM`` of where the others place it.
-
-    Returns
-    -------
-    z2, outlier
-        float64 ``(n_heights,)`` and bool ``(n_heights,)``, True where the first search failed.
-    """
-
-    def focus(h: int, z_min: float, z_max: float) -> float:
-        return processing.autofocus_fov(
-            holograms[h : h + 1],
-            wavelength=slide.wavelength_m,
-            pixel_size=slide.sr_pixel_size_m,
-            z_min=z_min,
-            z_max=z_max,
-        )[0]
-
-    z2 = np.array([focus(h, *slide.z2_search_bounds_m(h)) for h in range(slide.n_heights)])
-    expected, outlier = processing.consistent_heights(z2, slide.z2_nominal_m)
-    gate = processing.HEIGHT_OUTLIER_UM * 1e-6
-    for h in np.flatnonzero(outlier):
-        lo, hi = slide.z2_search_bounds_m(int(h))
-        lo, hi = max(lo, expected[h] - gate), min(hi, expected[h] + gate)
-        z2[h] = focus(int(h), lo, hi) if hi > lo else expected[h]
-    return z2, outlier
+    """:func:`processing.autofocus_fov` of one FOV's holograms with the slide's optics, each
+    height's stage search range and its nominal height (outliers searched again)."""
+    bounds = np.array([slide.z2_search_bounds_m(h) for h in range(slide.n_heights)])
+    return processing.autofocus_fov(
+        holograms,
+        wavelength=slide.wavelength_m,
+        pixel_size=slide.sr_pixel_size_m,
+        z_min=bounds[:, 0],
+        z_max=bounds[:, 1],
+        z2_nominal=slide.z2_nominal_m,
+    )
 
 
 def phase_retrieval_task(

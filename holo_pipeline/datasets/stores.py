@@ -10,8 +10,8 @@ Layouts (documented for users in ``data_catalog.yaml``):
     ``(fov, iteration)``; ``z2`` float64 ``(fov, height)``, the heights the field was retrieved
     and focused with.
 
-Every writer goes through :func:`holo_pipeline.atomic.atomic_path`; the same arrays and
-attributes give byte-identical stores.
+Every Zarr writer goes through :func:`write_group` (atomic, via :mod:`holo_pipeline.atomic`);
+the same arrays and attributes give byte-identical stores.
 """
 
 from __future__ import annotations
@@ -63,10 +63,25 @@ def _write_array(group: zarr.Group, name: str, data: np.ndarray, chunks: tuple[i
     arr[...] = data
 
 
-def _open(path: str | os.PathLike[str]) -> zarr.Group:
+def write_group(
+    path: str | os.PathLike[str],
+    arrays: dict[str, tuple[np.ndarray, tuple[int, ...]]],
+    attrs: dict[str, Any],
+) -> Path:
+    """Write ``arrays`` (name → (data, chunks)) and ``attrs`` as one Zarr group, atomically."""
+    with atomic_path(path) as tmp:
+        group = zarr.open_group(tmp, mode="w")
+        group.attrs.update(attrs)
+        for name, (data, chunks) in arrays.items():
+            _write_array(group, name, data, chunks)
+    return Path(path)
+
+
+def open_group(path: str | os.PathLike[str], what: str = "Zarr store") -> zarr.Group:
+    """Open a group written by :func:`write_group` read-only; ``FileNotFoundError`` if absent."""
     p = Path(path)
     if not (p / "zarr.json").exists():
-        raise FileNotFoundError(f"{p}: not a Zarr store (no zarr.json)")
+        raise FileNotFoundError(f"{p}: not a {what} (no zarr.json)")
     return zarr.open_group(p, mode="r")
 
 
@@ -91,18 +106,17 @@ def write_hologram_store(
         )
     if height_shifts.shape != (n_fov, n_h, 2):
         raise ValueError(f"height_shifts must be ({n_fov}, {n_h}, 2), got {height_shifts.shape}")
-    with atomic_path(path) as tmp:
-        group = zarr.open_group(tmp, mode="w")
-        group.attrs.update(attrs)
-        _write_array(group, HOLOGRAMS, holograms, (1, 1, ny, nx))
-        _write_array(group, SCAN_SHIFTS, scan_shifts, scan_shifts.shape)
-        _write_array(group, HEIGHT_SHIFTS, height_shifts, height_shifts.shape)
-    return Path(path)
+    arrays = {
+        HOLOGRAMS: (holograms, (1, 1, ny, nx)),
+        SCAN_SHIFTS: (scan_shifts, scan_shifts.shape),
+        HEIGHT_SHIFTS: (height_shifts, height_shifts.shape),
+    }
+    return write_group(path, arrays, attrs)
 
 
 def open_hologram_store(path: str | os.PathLike[str]) -> HologramStore:
     """Open a store written by :func:`write_hologram_store`."""
-    group = _open(path)
+    group = open_group(path)
     return HologramStore(
         path=Path(path),
         holograms=group[HOLOGRAMS],
@@ -130,18 +144,17 @@ def write_field_store(
         raise ValueError(f"residuals must be ({field.shape[0]}, iterations), got {residuals.shape}")
     if z2.ndim != 2 or z2.shape[0] != field.shape[0]:
         raise ValueError(f"z2 must be ({field.shape[0]}, heights), got {z2.shape}")
-    with atomic_path(path) as tmp:
-        group = zarr.open_group(tmp, mode="w")
-        group.attrs.update(attrs)
-        _write_array(group, FIELD, field, (1, *field.shape[1:]))
-        _write_array(group, RESIDUALS, residuals, residuals.shape)
-        _write_array(group, HEIGHTS, z2, z2.shape)
-    return Path(path)
+    arrays = {
+        FIELD: (field, (1, *field.shape[1:])),
+        RESIDUALS: (residuals, residuals.shape),
+        HEIGHTS: (z2, z2.shape),
+    }
+    return write_group(path, arrays, attrs)
 
 
 def open_field_store(path: str | os.PathLike[str]) -> FieldStore:
     """Open a store written by :func:`write_field_store`."""
-    group = _open(path)
+    group = open_group(path)
     return FieldStore(
         path=Path(path),
         field=group[FIELD],

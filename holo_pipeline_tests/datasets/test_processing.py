@@ -4,6 +4,7 @@ from scipy import ndimage
 
 from holo_pipeline import optics
 from holo_pipeline.datasets.processing import (
+    consistent_heights,
     extract_patches,
     normalize_background,
     patch_origins,
@@ -64,3 +65,14 @@ def test_extract_patches_shapes_and_target_is_the_field():
     # a uniform hologram back-propagates to a uniform unit amplitude
     amplitude = np.hypot(patches.inputs[..., 0], patches.inputs[..., 1])
     np.testing.assert_allclose(amplitude, 1.0, atol=1e-3)
+
+
+def test_consistent_heights_flags_the_height_that_left_the_others():
+    nominal = np.linspace(400e-6, 540e-6, 8)
+    offset = 3e-6 + np.array([0.5, -1.0, 0.8, -21.0, 0.2, -0.4, 1.1, 0.0]) * 1e-6
+    z2, outlier = consistent_heights(nominal + offset, nominal)
+    assert outlier.tolist() == [False, False, False, True, False, False, False, False]
+    median = np.median(offset)
+    assert z2[3] == pytest.approx(nominal[3] + median)
+    np.testing.assert_array_equal(np.delete(z2, 3), np.delete(nominal + offset, 3))
+    assert not consistent_heights(nominal + 3e-6, nominal)[1].any()

@@ -6,6 +6,7 @@ Each asset reads its inputs by path, runs one core task per FOV on Dask
 beside each asset are blocking: bad physics never reaches the patch datasets.
 """
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -298,10 +299,7 @@ def mhpr_ground_truth(
             "fov_ids": attrs["fov_ids"],
             "pixel_size_m": attrs["pixel_size_m"],
             "wavelength_m": attrs["wavelength_m"],
-            "iterations": settings.iterations,
-            "momentum": settings.momentum,
-            "momentum_cutoff_per_um": settings.momentum_cutoff_per_um,
-            "refocus_range_um": settings.refocus_range_um,
+            **dataclasses.asdict(settings),  # iterations, momentum, cutoff, refocus range
         },
     )
     metadata: dict[str, Any] = {
@@ -319,8 +317,7 @@ def mhpr_ground_truth(
         ),
         "path": dg.MetadataValue.path(str(path)),
     }
-    truth = table["z2_true_m"].dropna()
-    if len(truth) == table.shape[0]:
+    if table["z2_true_m"].notna().all():
         true_z2 = heights_by_fov(table, attrs["fov_ids"], column="z2_true_m")
         err = np.abs(refined - np.stack(true_z2)) * 1e6
         metadata["height_error_mean_um"] = float(err.mean())
