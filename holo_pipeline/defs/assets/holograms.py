@@ -43,6 +43,15 @@ EAGER = dg.AutomationCondition.eager()
 TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# What every per-slide physics step shares: one partition per slide, materialised as soon as its
+# inputs are, at most `holo_cpu` of them at once, transient failures retried.
+SLIDE_STEP: dict[str, Any] = {
+    "partitions_def": slides_partitions,
+    "group_name": SLIDES_GROUP,
+    "automation_condition": EAGER,
+    "pool": "holo_cpu",
+    "retry_policy": TRANSIENT_RETRY,
+}
 # Pod resources when the k8s_job_executor runs each step in its own pod (deploy/README.md); ignored
 # by the local executors. MH-PR holds a slide's 8 holograms and field per FOV in every worker.
 MHPR_K8S = {
@@ -88,13 +97,9 @@ def map_fovs(
 
 
 @dg.asset(
-    partitions_def=slides_partitions,
+    **SLIDE_STEP,
     deps=[raw_scans],
-    group_name=SLIDES_GROUP,
     code_version="super_resolved_holograms-2",
-    automation_condition=EAGER,
-    pool="holo_cpu",
-    retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     description="Pixel super-resolved, flat-field normalised holograms registered to height 0.",
 )
@@ -164,13 +169,9 @@ def super_resolved_holograms_valid(
 
 
 @dg.asset(
-    partitions_def=slides_partitions,
+    **SLIDE_STEP,
     deps=[super_resolved_holograms],
-    group_name=SLIDES_GROUP,
     code_version="autofocused_heights-2",
-    automation_condition=EAGER,
-    pool="holo_cpu",
-    retry_policy=TRANSIENT_RETRY,
     kinds={"parquet", "dask"},
     description="z2 of every FOV and height by edge-sparsity autofocus within the stage range.",
 )
@@ -251,13 +252,9 @@ def autofocused_heights_in_stage_range(
 
 
 @dg.asset(
-    partitions_def=slides_partitions,
+    **SLIDE_STEP,
     deps=[super_resolved_holograms, autofocused_heights],
-    group_name=SLIDES_GROUP,
     code_version="mhpr_ground_truth-2",
-    automation_condition=EAGER,
-    pool="holo_cpu",
-    retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     op_tags=MHPR_K8S,
     description=(

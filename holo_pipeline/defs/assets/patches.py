@@ -15,14 +15,12 @@ from holo_pipeline.datasets.slides import patches_task
 from holo_pipeline.datasets.splits import assign_splits, patient_leakage, split_coverage
 from holo_pipeline.datasets.stores import open_field_store, open_hologram_store, write_parquet
 from holo_pipeline.defs.assets.holograms import (
-    EAGER,
-    TRANSIENT_RETRY,
+    SLIDE_STEP,
     autofocused_heights,
     map_fovs,
     mhpr_ground_truth,
     super_resolved_holograms,
 )
-from holo_pipeline.defs.assets.ingest import SLIDES_GROUP
 from holo_pipeline.defs.partitions import SLIDES, slides_partitions
 from holo_pipeline.defs.resources import CatalogResource, DaskResource, ProcessingResource
 from holo_pipeline.instrument import read_slide
@@ -31,13 +29,9 @@ DATASETS_GROUP = "datasets"
 
 
 @dg.asset(
-    partitions_def=slides_partitions,
+    **SLIDE_STEP,
     deps=[super_resolved_holograms, autofocused_heights, mhpr_ground_truth],
-    group_name=SLIDES_GROUP,
     code_version="patch_dataset-2",
-    automation_condition=EAGER,
-    pool="holo_cpu",
-    retry_policy=TRANSIENT_RETRY,
     kinds={"zarr", "dask"},
     description="Non-overlapping patches: back-propagated holograms (inputs) and MH-PR (target).",
 )
