@@ -79,7 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frame", type=int, default=176, help="raw frame side (demo: 176)")
     parser.add_argument("--n-fov", type=int, default=4, help="FOVs in the benchmark slide")
-    parser.add_argument("--mhpr-iterations", type=int, default=20)
+    parser.add_argument(
+        "--mhpr-iterations", type=int, default=None, help="default: the demo profile's"
+    )
     parser.add_argument("--patch", type=int, default=0, help="patch size (default: SR side)")
     parser.add_argument("--cohort-fovs", type=int, default=700 * 5)
     parser.add_argument("--cluster-workers", type=int, default=16)
@@ -108,8 +110,12 @@ def main() -> None:
             HOLO_DATA_ROOT=str(root),
             HOLO_PROFILE="demo",
             HOLO_PATCH_SIZE=str(patch),
-            HOLO_MHPR_ITERATIONS=str(args.mhpr_iterations),
         )
+        if args.mhpr_iterations is not None:
+            os.environ["HOLO_MHPR_ITERATIONS"] = str(args.mhpr_iterations)
+        from holo_pipeline.defs.resources import build_resources
+
+        mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
         rates = {}
         print(f"cores: {os.cpu_count()}; load average before: {os.getloadavg()}")
         for workers in (1, 2):
@@ -133,7 +139,8 @@ def main() -> None:
         minutes = args.cohort_fovs / cluster_rate
         print(
             f"projection ({label} efficiency {eff:.2f}): {args.cohort_fovs} FOVs of "
-            f"{args.frame}² ({sr_side}² SR, {args.mhpr_iterations} MH-PR iterations) on "
+            f"{args.frame}² ({sr_side}² SR, MH-PR {mhpr.iterations} it, momentum {mhpr.momentum}) "
+            "on "
             f"{args.cluster_workers} workers: {cluster_rate:.0f} FOVs/min → {minutes:.0f} min "
             f"({minutes / 60:.1f} h)"
         )
