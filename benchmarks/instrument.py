@@ -13,6 +13,7 @@ errors against the simulator's truth (autofocus, shifts, drift, MH-PR ECC), and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -71,16 +72,20 @@ def time_cohort(root: Path, profile: str, seed: int) -> None:
     )
 
 
-def consistency(root: Path, frame: int, seeds: list[int], tissues: list[str]) -> None:
+def consistency(
+    root: Path, frame: int, seeds: list[int], tissues: list[str], plain_sweeps: list[int]
+) -> None:
     from holo_pipeline.datasets.consistency import check_fov
     from holo_pipeline.defs.resources import build_resources
 
     mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
     config = MicroscopeConfig(frame_shape=(frame, frame))
     print(f"consistency with the pipeline's physics, {frame}x{frame} frames, MH-PR {mhpr}")
+    plain = [dataclasses.replace(mhpr, iterations=n, momentum=0.0) for n in plain_sweeps]
     print(
         "seed  tissue          |dz| max (µm)  autofocus |dz| max  shift RMS max (px)  "
         "drift err max (px)  ECC     ECC (true z)  ECC backprop  offset"
+        + "".join(f"  true z, plain {n}" for n in plain_sweeps)
     )
     for seed in seeds:
         for tissue in tissues:
@@ -95,11 +100,13 @@ def consistency(root: Path, frame: int, seeds: list[int], tissues: list[str]) ->
             )
             r = check_fov(slide, "fov_000", mhpr)
             rt = check_fov(slide, "fov_000", mhpr, true_heights=True)
+            without = [check_fov(slide, "fov_000", p, true_heights=True).ecc for p in plain]
             print(
                 f"{seed:<5d} {tissue:15s} {np.abs(r.z2_error_um).max():12.2f}  "
                 f"{np.abs(r.z2_autofocus_error_um).max():17.2f}  {r.shift_rms_px.max():18.4f}  "
                 f"{r.drift_error_px.max():18.3f}  {r.ecc:.4f}  {rt.ecc:.4f}        "
-                f"{r.ecc_backpropagated:.4f}        {r.best_offset_px}",
+                f"{r.ecc_backpropagated:.4f}        {r.best_offset_px}"
+                + "".join(f"  {e:16.4f}" for e in without),
                 flush=True,
             )
 
@@ -183,6 +190,13 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=None, help="for --consistency (default: --seed)"
     )
+    parser.add_argument(
+        "--plain-sweeps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="for --consistency: also the ECC (true heights) of plain MH-PR with these sweeps",
+    )
     parser.add_argument("--figures", type=Path, default=None, help="write figures to this folder")
     args = parser.parse_args()
     if args.figures is not None:
@@ -194,7 +208,11 @@ def main() -> None:
             statistics(patients=5)
         if args.consistency:
             consistency(
-                root, args.frame_size, args.seeds or [args.seed], args.tissue or list(TISSUES)
+                root,
+                args.frame_size,
+                args.seeds or [args.seed],
+                args.tissue or list(TISSUES),
+                args.plain_sweeps,
             )
             return
         time_fov(root, args.frame_size, args.repeats)
