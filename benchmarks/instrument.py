@@ -1,7 +1,9 @@
 """Virtual microscope benchmark: simulation time per FOV and per demo cohort, bytes per FOV.
 
 Also, with ``--consistency``, reconstructs one FOV per tissue with the optics core and prints the
-errors against the simulator's truth (autofocus, shifts, drift, MH-PR ECC), and with
+errors against the simulator's truth (autofocus, shifts, drift, MH-PR ECC)
+(heights: "|dz| max" is the largest error of the heights MH-PR used, "mean" their common error
+and "spread" half their range of errors, the part no common offset removes), and with
 ``--statistics`` the per-tissue field statistics over several patients.
 
     .venv/bin/python benchmarks/instrument.py                 # timing and size
@@ -83,8 +85,8 @@ def consistency(
     print(f"consistency with the pipeline's physics, {frame}x{frame} frames, MH-PR {mhpr}")
     plain = [dataclasses.replace(mhpr, iterations=n, momentum=0.0) for n in plain_sweeps]
     print(
-        "seed  tissue          |dz| max (µm)  autofocus |dz| max  shift RMS max (px)  "
-        "drift err max (px)  ECC     ECC (true z)  ECC backprop  offset"
+        "seed  tissue          |dz| max (µm)  mean  spread  autofocus |dz| max  "
+        "shift RMS max (px)  drift err max (px)  ECC     ECC (true z)  ECC backprop  offset"
         + "".join(f"  true z, plain {n}" for n in plain_sweeps)
     )
     for seed in seeds:
@@ -103,6 +105,7 @@ def consistency(
             without = [check_fov(slide, "fov_000", p, true_heights=True).ecc for p in plain]
             print(
                 f"{seed:<5d} {tissue:15s} {np.abs(r.z2_error_um).max():12.2f}  "
+                f"{r.z2_error_um.mean():+5.2f}  {np.ptp(r.z2_error_um) / 2:6.2f}  "
                 f"{np.abs(r.z2_autofocus_error_um).max():17.2f}  {r.shift_rms_px.max():18.4f}  "
                 f"{r.drift_error_px.max():18.3f}  {r.ecc:.4f}  {rt.ecc:.4f}        "
                 f"{r.ecc_backpropagated:.4f}        {r.best_offset_px}"

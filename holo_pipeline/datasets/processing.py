@@ -22,7 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
+from scipy.optimize import minimize_scalar
 
 from holo_pipeline import optics
 
@@ -65,6 +67,10 @@ class PhaseRetrievalSettings:
     refocus_range_um
         Half-range (µm) within which the heights' common offset is refocused on the retrieved
         field; autofocus on zero-phase holograms reads short on phase-rich tissue (0 disables).
+    max_amplitude
+        Passive-sample constraint: sample-plane amplitudes above this (relative to clear glass)
+        are clipped after every sweep; it removes what is left of the twin image and the bias it
+        gives the refocus (0 disables).
 
     See :func:`holo_pipeline.optics.multi_height_phase_retrieval`.
     """
@@ -73,6 +79,7 @@ class PhaseRetrievalSettings:
     momentum: float = 0.0
     momentum_cutoff_per_um: float = 0.0
     refocus_range_um: float = 0.0
+    max_amplitude: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -220,6 +227,99 @@ def register_heights(
     return registered, shifts.astype(np.float32)
 
 
+#: Sweeps of each leave-one-out MH-PR in :func:`refine_heights`, its low-frequency momentum
+#: (as the profile's MH-PR) and how far (µm) a height may move from its autofocus.
+REFINE_SWEEPS = 5
+_REFINE_MOMENTUM = 0.95
+_REFINE_MOMENTUM_CUTOFF = 0.1e6
+_REFINE_SPAN_UM = 3.0
+
+
+def refine_heights(
+    holograms: np.ndarray,
+    z2: np.ndarray,
+    *,
+    wavelength: float,
+    pixel_size: float,
+    sweeps: int = REFINE_SWEEPS,
+    propagator: optics.Propagator | None = None,
+) -> np.ndarray:
+    """Refine every height against the hologram the other heights predict there.
+
+    Autofocus reads each height on its own zero-phase hologram, whose twin image biases it
+    differently at every height (by up to ~1.3 µm between heights of one FOV on the simulator's
+    tissues). For each height ``k`` a short MH-PR of the other heights (leave-one-out, so that
+    height ``k``'s own error does not shape the field) predicts the amplitude at ``z2[k] + δ``,
+    and ``δ`` within ±3 µm minimises its mismatch with the measured amplitude on the central two
+    thirds of the window (bounded Brent search). Height differences are what the data determine;
+    the common offset moves little, and MH-PR refocuses it
+    (:func:`holo_pipeline.optics.multi_height_phase_retrieval`, ``refocus_range``).
+
+    Parameters
+    ----------
+    holograms
+        ``(n, H, W)`` registered normalised intensities, ``n >= 3``.
+    z2
+        ``(n,)`` autofocused heights (metres).
+    sweeps
+        MH-PR sweeps of each leave-one-out retrieval.
+    propagator
+        Reused if given (shape ``(H, W)``); pass one with ``cache_size=0``, each trial distance
+        is new.
+
+    Returns
+    -------
+    ndarray
+        float64 ``(n,)`` refined heights (metres).
+    """
+    stack = np.asarray(holograms, dtype=np.float32)
+    heights = np.asarray(z2, dtype=np.float64)
+    n = stack.shape[0]
+    if stack.ndim != 3 or heights.shape != (n,) or n < 3:
+        raise ValueError(
+            f"holograms must be (n, H, W) with n >= 3 and one z2 per hologram, got {stack.shape} "
+            f"and {heights.shape}"
+        )
+    if propagator is None:
+        propagator = optics.Propagator(
+            stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size, cache_size=0
+        )
+    ty, tx = (max(s // 6, 1) for s in stack.shape[1:])
+    centre = (slice(ty, -ty), slice(tx, -tx))
+    measured = np.sqrt(stack)
+    span = _REFINE_SPAN_UM * 1e-6
+
+    def mismatch(dz: float, z: float, spectrum: np.ndarray, target: np.ndarray) -> float:
+        transfer = propagator.transfer_function(z + dz, carrier=False)
+        scattered = propagator.crop(scipy.fft.ifft2(spectrum * transfer))
+        return float(np.linalg.norm(np.abs(1.0 + scattered[centre]) - target))
+
+    refined = heights.copy()
+    for k in range(n):
+        others = np.arange(n) != k
+        field = optics.multi_height_phase_retrieval(
+            stack[others],
+            heights[others],
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            iterations=sweeps,
+            momentum=_REFINE_MOMENTUM,
+            momentum_cutoff=_REFINE_MOMENTUM_CUTOFF,
+            propagator=propagator,
+        ).field
+        # The scattered part's spectrum once; each trial distance is one inverse transform.
+        spectrum = propagator.spectrum(field - np.complex64(1.0))
+        best = minimize_scalar(
+            mismatch,
+            bounds=(-span, span),
+            args=(heights[k], spectrum, measured[k][centre]),
+            method="bounded",
+            options={"xatol": 0.02e-6},
+        )
+        refined[k] = heights[k] + float(best.x)
+    return refined
+
+
 def _shift_all(stack: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     """Each hologram moved by minus its shift (Fourier shift; borders wrap)."""
     registered = np.empty_like(stack)
@@ -310,8 +410,10 @@ def autofocus_fov(
     z_min: float | np.ndarray,
     z_max: float | np.ndarray,
     z2_nominal: np.ndarray | None = None,
+    refine_sweeps: int = REFINE_SWEEPS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Autofocus each height's hologram (edge sparsity) inside ``[z_min, z_max]`` metres.
+    """Autofocus each height's hologram (edge sparsity) inside ``[z_min, z_max]`` metres, then
+    refine the heights against one another (:func:`refine_heights`).
 
     Parameters
     ----------
@@ -323,6 +425,9 @@ def autofocus_fov(
         ``(n_heights,)`` stage heights (metres). If given, a height that disagrees with the
         others (:func:`consistent_heights`) is searched again, only within
         ±``HEIGHT_OUTLIER_UM`` of where the others place it (and inside its bounds).
+    refine_sweeps
+        Sweeps of :func:`refine_heights`' leave-one-out MH-PRs (0, or fewer than 4 heights: no
+        refinement). Refined heights stay inside their bounds.
 
     Returns
     -------
@@ -348,13 +453,23 @@ def autofocus_fov(
         )
 
     z2 = np.array([focus(h, lows[h], highs[h]) for h in range(n)], dtype=np.float64)
-    if z2_nominal is None:
-        return z2, np.zeros(n, dtype=bool)
-    expected, outlier = consistent_heights(z2, z2_nominal)
-    gate = HEIGHT_OUTLIER_UM * 1e-6
-    for h in np.flatnonzero(outlier):
-        lo, hi = max(lows[h], expected[h] - gate), min(highs[h], expected[h] + gate)
-        z2[h] = focus(int(h), lo, hi) if hi > lo else expected[h]
+    outlier = np.zeros(n, dtype=bool)
+    if z2_nominal is not None:
+        expected, outlier = consistent_heights(z2, z2_nominal)
+        gate = HEIGHT_OUTLIER_UM * 1e-6
+        for h in np.flatnonzero(outlier):
+            lo, hi = max(lows[h], expected[h] - gate), min(highs[h], expected[h] + gate)
+            z2[h] = focus(int(h), lo, hi) if hi > lo else expected[h]
+    if refine_sweeps > 0 and n >= _MIN_HEIGHTS_TO_REFINE:
+        refined = refine_heights(
+            stack,
+            z2,
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            sweeps=refine_sweeps,
+            propagator=propagator,
+        )
+        z2 = np.clip(refined, lows, highs)
     return z2, outlier
 
 
@@ -399,7 +514,7 @@ def phase_retrieve_fov(
     wavelength, pixel_size
         Metres.
     settings
-        Iterations, low-frequency momentum and refocus range.
+        Iterations, low-frequency momentum, refocus range and passive-sample constraint.
     """
     result = optics.multi_height_phase_retrieval(
         np.asarray(holograms, dtype=np.float32),
@@ -410,6 +525,7 @@ def phase_retrieve_fov(
         momentum=settings.momentum,
         momentum_cutoff=settings.momentum_cutoff_per_um * 1e6,
         refocus_range=settings.refocus_range_um * 1e-6,
+        max_amplitude=settings.max_amplitude,
     )
     return RetrievedFOV(
         field=np.asarray(result.field, dtype=np.complex64),

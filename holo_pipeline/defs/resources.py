@@ -82,6 +82,7 @@ class ProcessingResource(dg.ConfigurableResource):
     mhpr_momentum: float = 0.0
     mhpr_momentum_cutoff_per_um: float = 0.0
     mhpr_refocus_range_um: float = 0.0
+    mhpr_max_amplitude: float = 0.0
     split_fractions: list[float] = Field(default_factory=lambda: [0.6, 0.2, 0.2])
     split_salt: str = "holo-splits-v1"
 
@@ -92,6 +93,7 @@ class ProcessingResource(dg.ConfigurableResource):
             momentum=self.mhpr_momentum,
             momentum_cutoff_per_um=self.mhpr_momentum_cutoff_per_um,
             refocus_range_um=self.mhpr_refocus_range_um,
+            max_amplitude=self.mhpr_max_amplitude,
         )
 
 

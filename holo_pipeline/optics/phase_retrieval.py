@@ -28,6 +28,10 @@ __all__ = ["PhaseRetrievalResult", "multi_height_phase_retrieval"]
 
 #: Added to |u| before dividing by it: keeps m/|u| finite, far below any amplitude that matters.
 _TINY = np.float32(1e-20)
+#: With ``max_amplitude``, the sample-plane constraint starts after this many sweeps (the first
+#: ones still carry most of the twin image), and with ``refocus_range`` the plane it is imposed at
+#: is refocused then and every this many sweeps after.
+_CONSTRAIN_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def multi_height_phase_retrieval(
     refocus_range: float = 0.0,
     momentum: float = 0.0,
     momentum_cutoff: float = 0.0,
+    max_amplitude: float = 0.0,
 ) -> PhaseRetrievalResult:
     """Retrieve the complex sample field from holograms at several sample-to-sensor distances.
 
@@ -101,6 +106,10 @@ def multi_height_phase_retrieval(
         Restrict the momentum step to low spatial frequencies: it is filtered by a Gaussian
         ``exp(-f²/2σ²)`` with ``σ = momentum_cutoff`` (cycles/m, e.g. 0.1e6). 0 keeps every
         frequency.
+    max_amplitude : float, optional
+        If positive (e.g. 1.0), a passive-sample constraint: from sweep 5 on, after every sweep the
+        field is taken to the sample plane, its amplitude clipped to ``max_amplitude`` times the
+        background's, and taken back (see Notes). 0 disables it.
 
     Returns
     -------
@@ -159,6 +168,9 @@ def multi_height_phase_retrieval(
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     if not (np.isfinite(momentum_cutoff) and momentum_cutoff >= 0.0):
         raise ValueError(f"momentum_cutoff must be >= 0 (cycles/m), got {momentum_cutoff!r}")
+    max_amplitude = float(max_amplitude)
+    if not (np.isfinite(max_amplitude) and max_amplitude >= 0.0):
+        raise ValueError(f"max_amplitude must be >= 0 (0 = off), got {max_amplitude!r}")
     refocus_range = float(refocus_range)
     if not (np.isfinite(refocus_range) and 0.0 <= refocus_range < heights.min()):
         raise ValueError(
@@ -225,7 +237,23 @@ def multi_height_phase_retrieval(
         if previous is not None and momentum_cutoff > 0.0
         else None
     )
-    for _ in range(int(iterations)):
+
+    def refocus() -> float:
+        # The field is at the lowest plane; its scattered part is field − 1 (the margin holds 1).
+        spectrum = _fft.fft2(field - np.complex64(1.0))
+        z_best = edge_sparsity_focus(
+            spectrum,
+            propagator,
+            z_min=heights[0] - refocus_range,
+            z_max=heights[0] + refocus_range,
+        )
+        return z_best - heights[0]
+
+    # Sample-plane constraint: the plane's offset from heights[0] and the hops there and back.
+    offset = 0.0
+    sample_hops: tuple[np.ndarray, np.ndarray] | None = None
+    clipped = np.empty(propagator.padded_shape, dtype=np.float32) if max_amplitude else None
+    for sweep in range(1, int(iterations) + 1):
         total = 0.0
         for k in range(1, n_planes):
             field = hop(field, forward[k - 1])
@@ -243,18 +271,25 @@ def multi_height_phase_retrieval(
                 step = _fft.ifft2(step, overwrite_x=True)
             step *= np.complex64(momentum)
             field += step
+        if clipped is None or sweep < _CONSTRAIN_EVERY:
+            continue
+        if sample_hops is None or (refocus_range > 0.0 and sweep % _CONSTRAIN_EVERY == 0):
+            offset = refocus() if refocus_range > 0.0 else 0.0
+            z_sample = heights[0] + offset
+            sample_hops = (
+                propagator.transfer_function(-z_sample, carrier=False),
+                propagator.transfer_function(z_sample, carrier=False),
+            )
+        # Passive sample: scale every amplitude above max_amplitude down to it, phase kept.
+        field = hop(field, sample_hops[0])
+        np.abs(field, out=clipped)
+        np.maximum(clipped, np.float32(max_amplitude), out=clipped)
+        np.divide(np.float32(max_amplitude), clipped, out=clipped)
+        np.multiply(field, clipped, out=field)
+        field = hop(field, sample_hops[1])
 
-    offset = 0.0
     if refocus_range > 0.0:
-        # The field is at the lowest plane; its scattered part is field − 1 (the margin holds 1).
-        spectrum = _fft.fft2(field - np.complex64(1.0))
-        z_best = edge_sparsity_focus(
-            spectrum,
-            propagator,
-            z_min=heights[0] - refocus_range,
-            z_max=heights[0] + refocus_range,
-        )
-        offset = z_best - heights[0]
+        offset = refocus()
     to_sample = propagator.transfer_function(-(heights[0] + offset), carrier=False)
     field = propagator.crop(hop(field, to_sample))
     return PhaseRetrievalResult(

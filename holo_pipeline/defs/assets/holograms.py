@@ -171,7 +171,7 @@ def super_resolved_holograms_valid(
 @dg.asset(
     **SLIDE_STEP,
     deps=[super_resolved_holograms],
-    code_version="autofocused_heights-2",
+    code_version="autofocused_heights-3",
     kinds={"parquet", "dask"},
     description="z2 of every FOV and height by edge-sparsity autofocus within the stage range.",
 )
@@ -254,7 +254,7 @@ def autofocused_heights_in_stage_range(
 @dg.asset(
     **SLIDE_STEP,
     deps=[super_resolved_holograms, autofocused_heights],
-    code_version="mhpr_ground_truth-2",
+    code_version="mhpr_ground_truth-3",
     kinds={"zarr", "dask"},
     op_tags=MHPR_K8S,
     description=(
@@ -296,7 +296,7 @@ def mhpr_ground_truth(
             "fov_ids": attrs["fov_ids"],
             "pixel_size_m": attrs["pixel_size_m"],
             "wavelength_m": attrs["wavelength_m"],
-            **dataclasses.asdict(settings),  # iterations, momentum, cutoff, refocus range
+            **dataclasses.asdict(settings),  # iterations, momentum, cutoff, refocus, amplitude cap
         },
     )
     metadata: dict[str, Any] = {
