@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 from scipy import ndimage
 from scipy.optimize import minimize_scalar
 
@@ -264,8 +263,7 @@ def refine_heights(
     sweeps
         MH-PR sweeps of each leave-one-out retrieval.
     propagator
-        Reused if given (shape ``(H, W)``); pass one with ``cache_size=0``, each trial distance
-        is new.
+        Reused if given (shape ``(H, W)``); trial distances are not cached in it.
 
     Returns
     -------
@@ -290,8 +288,7 @@ def refine_heights(
     span = _REFINE_SPAN_UM * 1e-6
 
     def mismatch(dz: float, z: float, spectrum: np.ndarray, target: np.ndarray) -> float:
-        transfer = propagator.transfer_function(z + dz, carrier=False)
-        scattered = propagator.crop(scipy.fft.ifft2(spectrum * transfer))
+        scattered = propagator.from_spectrum(spectrum, z + dz, carrier=False, cache=False)
         return float(np.linalg.norm(np.abs(1.0 + scattered[centre]) - target))
 
     refined = heights.copy()

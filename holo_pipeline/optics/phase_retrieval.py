@@ -252,7 +252,7 @@ def multi_height_phase_retrieval(
     # Sample-plane constraint: the plane's offset from heights[0] and the hops there and back.
     offset = 0.0
     sample_hops: tuple[np.ndarray, np.ndarray] | None = None
-    clipped = np.empty(propagator.padded_shape, dtype=np.float32) if max_amplitude else None
+    clipped = np.empty(propagator.padded_shape, dtype=np.float32)
     for sweep in range(1, int(iterations) + 1):
         total = 0.0
         for k in range(1, n_planes):
@@ -271,7 +271,7 @@ def multi_height_phase_retrieval(
                 step = _fft.ifft2(step, overwrite_x=True)
             step *= np.complex64(momentum)
             field += step
-        if clipped is None or sweep < _CONSTRAIN_EVERY:
+        if max_amplitude == 0.0 or sweep < _CONSTRAIN_EVERY:
             continue
         if sample_hops is None or (refocus_range > 0.0 and sweep % _CONSTRAIN_EVERY == 0):
             offset = refocus() if refocus_range > 0.0 else 0.0

@@ -137,42 +137,27 @@ def evaluation(
     summary = evaluation_summary_table(metrics)
     history = training_history_table(_history(r) for r in runs)
     training = training_runs_table([_run_row(r) for r in runs], history)
-    paths = {name: catalog.path(name) for name in TABLES}
-    for name, frame in zip(TABLES, (metrics, summary, training, history), strict=True):
-        write_parquet(frame, paths[name])
+    tables = dict(zip(TABLES, (metrics, summary, training, history), strict=True))
+    paths = {name: write_parquet(frame, catalog.path(name)) for name, frame in tables.items()}
 
-    yield dg.MaterializeResult(
-        asset_key="evaluation_metrics",
-        metadata={
-            "rows": len(metrics),
+    described = {
+        "evaluation_metrics": {
             "test_patients": dg.MetadataValue.json(sorted(set(metrics["patient_id"]))),
             "reconstructions": dg.MetadataValue.md(_panels(test_sets, kept, transfer_runs, plan)),
-            "path": dg.MetadataValue.path(str(paths["evaluation_metrics"])),
         },
-    )
-    yield dg.MaterializeResult(
-        asset_key="evaluation_summary",
-        metadata={
-            "rows": len(summary),
-            "summary": dg.MetadataValue.md(_summary_markdown(summary)),
-            "path": dg.MetadataValue.path(str(paths["evaluation_summary"])),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="training_runs",
-        metadata={
-            "rows": len(training),
-            "runs": dg.MetadataValue.md(_runs_markdown(training)),
-            "path": dg.MetadataValue.path(str(paths["training_runs"])),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key="training_history",
-        metadata={
-            "rows": len(history),
-            "path": dg.MetadataValue.path(str(paths["training_history"])),
-        },
-    )
+        "evaluation_summary": {"summary": dg.MetadataValue.md(_summary_markdown(summary))},
+        "training_runs": {"runs": dg.MetadataValue.md(_runs_markdown(training))},
+        "training_history": {},
+    }
+    for name, frame in tables.items():
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={
+                "rows": len(frame),
+                **described[name],
+                "path": dg.MetadataValue.path(str(paths[name])),
+            },
+        )
 
 
 def _summary_markdown(summary: pd.DataFrame) -> str:

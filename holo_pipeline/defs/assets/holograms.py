@@ -52,6 +52,8 @@ SLIDE_STEP: dict[str, Any] = {
     "pool": "holo_cpu",
     "retry_policy": TRANSIENT_RETRY,
 }
+# What every per-slide check shares: the step's partitions, and a failure stops what is downstream.
+SLIDE_CHECK: dict[str, Any] = {"partitions_def": slides_partitions, "blocking": True}
 # Pod resources when the k8s_job_executor runs each step in its own pod (deploy/README.md); ignored
 # by the local executors. MH-PR holds a slide's 8 holograms and field per FOV in every worker.
 MHPR_K8S = {
@@ -148,8 +150,7 @@ def super_resolved_holograms(
 
 @dg.asset_check(
     asset=super_resolved_holograms,
-    partitions_def=slides_partitions,
-    blocking=True,
+    **SLIDE_CHECK,
     description="One hologram per FOV and height of the SR size; every value finite and > 0 mean.",
 )
 def super_resolved_holograms_valid(
@@ -222,8 +223,7 @@ def autofocused_heights(
 
 @dg.asset_check(
     asset=autofocused_heights,
-    partitions_def=slides_partitions,
-    blocking=True,
+    **SLIDE_CHECK,
     description="Every height found, finite, in the stage range and within tolerance of nominal.",
 )
 def autofocused_heights_in_stage_range(
@@ -333,8 +333,7 @@ def heights_by_fov(
 
 @dg.asset_check(
     asset=mhpr_ground_truth,
-    partitions_def=slides_partitions,
-    blocking=True,
+    **SLIDE_CHECK,
     description="Field finite with the SR shape; the MH-PR residual fell in every FOV.",
 )
 def mhpr_ground_truth_converged(

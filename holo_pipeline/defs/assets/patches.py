@@ -15,13 +15,14 @@ from holo_pipeline.datasets.slides import patches_task
 from holo_pipeline.datasets.splits import assign_splits, patient_leakage, split_coverage
 from holo_pipeline.datasets.stores import open_field_store, open_hologram_store, write_parquet
 from holo_pipeline.defs.assets.holograms import (
+    SLIDE_CHECK,
     SLIDE_STEP,
     autofocused_heights,
     map_fovs,
     mhpr_ground_truth,
     super_resolved_holograms,
 )
-from holo_pipeline.defs.partitions import SLIDES, slides_partitions
+from holo_pipeline.defs.partitions import SLIDES
 from holo_pipeline.defs.resources import CatalogResource, DaskResource, ProcessingResource
 from holo_pipeline.instrument import read_slide
 
@@ -106,8 +107,7 @@ def patch_dataset(
 
 @dg.asset_check(
     asset=patch_dataset,
-    partitions_def=slides_partitions,
-    blocking=True,
+    **SLIDE_CHECK,
     description="Patch count = FOVs × patches per FOV for the configured size; values finite.",
 )
 def patch_dataset_counts_match_fovs(

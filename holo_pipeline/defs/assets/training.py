@@ -214,14 +214,21 @@ def _metadata(run: dict[str, Any], history: pd.DataFrame, out_dir: Path) -> dict
     }
 
 
+# What both training steps share: the models group, one GPU at a time (the `gpu` pool), GPU pods
+# under k8s, and the nightly retrain when their inputs changed.
+MODEL_STEP: dict[str, Any] = {
+    "group_name": MODELS_GROUP,
+    "pool": "gpu",
+    "op_tags": GPU_K8S,
+    "kinds": {"tensorflow", "keras"},
+    "automation_condition": nightly_retrain_condition(),
+}
+
+
 @dg.asset(
     deps=["dataset_splits"],
-    group_name=MODELS_GROUP,
+    **MODEL_STEP,
     code_version=_code_version("pretrain"),
-    pool="gpu",
-    op_tags=GPU_K8S,
-    kinds={"tensorflow", "keras"},
-    automation_condition=nightly_retrain_condition(),
     description=(
         "RH-M backbone (GAN) trained on the train/val slides of blood smear, Pap smear and lung "
         f"with M = {PLAN.pretrain_holograms} holograms."
@@ -310,12 +317,8 @@ def _transfer_tiles_store(
 @dg.asset(
     deps=["dataset_splits", pretrained_backbone],
     partitions_def=transfer_partitions,
-    group_name=MODELS_GROUP,
+    **MODEL_STEP,
     code_version=_code_version("transfer"),
-    pool="gpu",
-    op_tags=GPU_K8S,
-    kinds={"tensorflow", "keras"},
-    automation_condition=nightly_retrain_condition(),
     description=(
         "One transferred RH-M per partition <tissue>-<variant>-r<Nt/N>-m<Mt>: frozen_rnn "
         "(backbone, recurrent blocks frozen), full_transfer (backbone, all trainable), scratch."
