@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from holo_pipeline.instrument import (
-    PROFILES,
     TISSUES,
     MicroscopeConfig,
     plan_cohort,
     simulate_cohort,
     simulate_slide,
 )
+from holo_pipeline.profile import load_profile
 
 
 def _dir_bytes(path: Path) -> int:
@@ -62,9 +62,10 @@ def time_fov(root: Path, frame: int, repeats: int) -> None:
 
 
 def time_cohort(root: Path, profile: str, seed: int) -> None:
-    plans = plan_cohort(profile=profile)
+    cohort = load_profile(profile).cohort
+    plans = plan_cohort(cohort)
     start = time.perf_counter()
-    slides = simulate_cohort(root / "cohort", profile=profile, seed=seed)
+    slides = simulate_cohort(root / "cohort", cohort, seed=seed)
     elapsed = time.perf_counter() - start
     n_fov = sum(p.n_fov for p in plans)
     size = sum(_dir_bytes(s) for s in slides)
@@ -77,10 +78,9 @@ def time_cohort(root: Path, profile: str, seed: int) -> None:
 def consistency(
     root: Path, frame: int, seeds: list[int], tissues: list[str], plain_sweeps: list[int]
 ) -> None:
-    from holo_pipeline.datasets.consistency import check_fov
-    from holo_pipeline.defs.resources import build_resources
+    from holo_validation.consistency import check_fov
 
-    mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
+    mhpr = load_profile("demo").processing.phase_retrieval()
     config = MicroscopeConfig(frame_shape=(frame, frame))
     print(f"consistency with the pipeline's physics, {frame}x{frame} frames, MH-PR {mhpr}")
     plain = [dataclasses.replace(mhpr, iterations=n, momentum=0.0) for n in plain_sweeps]
@@ -115,12 +115,12 @@ def consistency(
 
 
 def statistics(patients: int) -> None:
-    from holo_pipeline.instrument.statistics import FIELD_STATISTICS, field_statistics
     from holo_pipeline.instrument.tissues import (
         patient_parameters,
         slide_parameters,
         tissue_phantom,
     )
+    from holo_validation.statistics import FIELD_STATISTICS, field_statistics
 
     pixel = 1.12e-6 / 3
     print(f"field statistics over {patients} patients (512² SR px, min–max)")
@@ -183,7 +183,8 @@ def figures(out: Path, seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frame-size", type=int, default=PROFILES["demo"].frame_shape[0])
+    demo_frame = load_profile("demo").cohort.frame_shape[0]
+    parser.add_argument("--frame-size", type=int, default=demo_frame)
     parser.add_argument("--repeats", type=int, default=3, help="FOVs timed (one per tissue)")
     parser.add_argument("--cohort", action="store_true", help="also time a whole demo cohort")
     parser.add_argument("--consistency", action="store_true")

@@ -26,7 +26,7 @@ from holo_pipeline.optics import (
     multi_height_phase_retrieval,
     super_resolve,
 )
-from holo_pipeline.optics.phantoms import blob_sample, hologram, pixel_scan
+from holo_validation.phantoms import blob_sample, hologram, pixel_scan
 
 WAVELENGTH = 530e-9
 PIXEL = 0.3733e-6

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from holo_pipeline.profile import load_profile
+
 
 def _simulate(landing: Path, n_fov: int, frame: int) -> Path:
     from holo_pipeline.instrument import MicroscopeConfig, simulate_slide
@@ -132,7 +134,7 @@ def dagster_partition(root: Path) -> dict[str, float]:
 
     from holo_pipeline.definitions import build_definitions
 
-    defs = build_definitions(root)
+    defs = build_definitions(root=root)
     keys = [
         dg.AssetKey(k)
         for k in (
@@ -213,9 +215,7 @@ def _mhpr_settings(iterations: int | None):
     """The demo profile's MH-PR settings, iterations replaced when given."""
     import dataclasses
 
-    from holo_pipeline.defs.resources import build_resources
-
-    mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
+    mhpr = load_profile("demo").processing.phase_retrieval()
     return mhpr if iterations is None else dataclasses.replace(mhpr, iterations=iterations)
 
 

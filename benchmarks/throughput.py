@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from holo_pipeline.profile import load_profile
+
 PHYSICS = ("super_resolved_holograms", "autofocused_heights", "mhpr_ground_truth", "patch_dataset")
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -47,7 +49,7 @@ def run_slide(root: Path, slide_id: str, workers: int) -> dict[str, float]:
     from holo_pipeline.definitions import build_definitions
     from holo_pipeline.defs.resources import DaskResource
 
-    defs = build_definitions(root)
+    defs = build_definitions(root=root)
     with (
         LocalCluster(
             n_workers=workers,
@@ -113,9 +115,8 @@ def main() -> None:
         )
         if args.mhpr_iterations is not None:
             os.environ["HOLO_MHPR_ITERATIONS"] = str(args.mhpr_iterations)
-        from holo_pipeline.defs.resources import build_resources
 
-        mhpr = build_resources(profile="demo")["processing"].phase_retrieval()
+        mhpr = load_profile("demo").processing.phase_retrieval()
         rates = {}
         print(f"cores: {os.cpu_count()}; load average before: {os.getloadavg()}")
         for workers in (1, 2):

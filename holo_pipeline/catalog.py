@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from holo_pipeline.settings import ConfigError, data_root_location, profile_name
+from holo_pipeline.settings import ConfigError, data_root_location
 from holo_pipeline.storage import has_protocol, join_location, local_path, storage_location
 
 DATA_ROOT = "data"
@@ -242,7 +242,7 @@ class Catalog:
 
     source: Path
     datasets: dict[str, DatasetEntry]
-    profiles: dict[str, dict[str, Any]]
+    profiles: dict[str, dict[str, Any]]  # raw; validated by holo_pipeline.profile
     roots: dict[str, str] = field(default_factory=dict)  # as written under `roots:`
 
     def root_locations(self, data_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
@@ -260,14 +260,6 @@ class Catalog:
             raise ConfigError(
                 f"{self.source}: no dataset {name!r}; known: {sorted(self.datasets)}"
             ) from None
-
-    def processing(self, profile: str | None = None) -> dict[str, Any]:
-        """Return the processing settings of ``profile`` (default: ``$HOLO_PROFILE``)."""
-        name = profile_name(profile)
-        try:
-            return dict(self.profiles[name]["processing"])
-        except KeyError:
-            raise ConfigError(f"{self.source}: profiles.{name}.processing is missing") from None
 
 
 def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:

@@ -13,7 +13,7 @@ import sys
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("holo_pipeline.instrument.cli", "simulate raw slides with the virtual microscope"),
+    "simulate": ("holo_pipeline.simulate", "simulate raw slides with the virtual microscope"),
     "demo": ("holo_pipeline.demo", "simulate the demo cohort and materialise the whole graph"),
     "report": (
         "holo_pipeline.evaluation.report",

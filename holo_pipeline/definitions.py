@@ -1,57 +1,62 @@
-"""The code location: ``holo_pipeline.definitions:defs``.
+"""The code location: ``holo_pipeline.definitions:defs``, built from one typed profile.
 
-Assets and asset checks are collected from the modules listed in :data:`ASSET_MODULES`; adding a
-module of :mod:`holo_pipeline.defs.assets` (``training``, ``evaluation``) is one line there. The
-list is explicit so that a module still being written never breaks the code location.
-Schedules come from :mod:`holo_pipeline.defs.schedules` once that module exists: every
-``ScheduleDefinition`` in it is registered. The ``audit_landing`` job
-(:mod:`holo_pipeline.defs.audit`) reports slides lost from the landing folder after they were
-materialised. Resources are configured from ``data_catalog.yaml`` and
-the environment (``HOLO_DATA_ROOT``, ``HOLO_PROFILE``, ``HOLO_<SETTING>``).
+:func:`build_definitions` takes the profile explicitly (:func:`holo_pipeline.profile.load_profile`)
+and the data root, and feeds both to everything: the ``transferred_models`` partitions and the
+training code versions come from the profile's plan and settings, the resources from its
+processing section and the catalog's storage roots. :func:`defs` is Dagster's lazy entry point
+(``@dg.definitions``): the environment (``HOLO_PROFILE``, ``HOLO_DATA_ROOT``, ``HOLO_<SETTING>``,
+``HOLO_CATALOG``) is read when Dagster loads the code location, never at import.
+
+Assets and asset checks come from the modules of :mod:`holo_pipeline.defs.assets`; the sensors
+from :mod:`holo_pipeline.defs.sensors`; the ``audit_landing`` job (:mod:`holo_pipeline.defs.audit`)
+reports slides lost from the landing folder after they were materialised.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 
 import dagster as dg
 
+from holo_pipeline.defs.assets import evaluation, holograms, ingest, patches, training
 from holo_pipeline.defs.audit import audit_landing
 from holo_pipeline.defs.resources import build_resources
 from holo_pipeline.defs.sensors import automation_sensor, landing_sensor
+from holo_pipeline.profile import Profile, load_profile
 
-ASSET_MODULES = (
-    "holo_pipeline.defs.assets.ingest",
-    "holo_pipeline.defs.assets.holograms",
-    "holo_pipeline.defs.assets.patches",
-    "holo_pipeline.defs.assets.training",
-    "holo_pipeline.defs.assets.evaluation",
-)
-SCHEDULES_MODULE = "holo_pipeline.defs.schedules"
-
-
-def _schedules() -> list[dg.ScheduleDefinition]:
-    if importlib.util.find_spec(SCHEDULES_MODULE) is None:
-        return []
-    module = importlib.import_module(SCHEDULES_MODULE)
-    return [v for v in vars(module).values() if isinstance(v, dg.ScheduleDefinition)]
+PHYSICS_MODULES = (ingest, holograms, patches)
+"""Modules whose assets and checks do not depend on the profile (their settings are resources)."""
 
 
 def build_definitions(
-    root: str | os.PathLike[str] | None = None, profile: str | None = None
+    profile: Profile | str | None = None, root: str | os.PathLike[str] | None = None
 ) -> dg.Definitions:
-    """Build the Definitions for a data root and profile (defaults: the environment)."""
-    modules = [importlib.import_module(name) for name in ASSET_MODULES]
+    """Build the Definitions for ``profile`` and the data root ``root``.
+
+    Parameters
+    ----------
+    profile
+        The run's settings; a profile name or ``None`` loads it (``$HOLO_PROFILE``, else ``demo``).
+    root
+        The data root (default ``$HOLO_DATA_ROOT`` or ``./data``).
+    """
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    physics = list(PHYSICS_MODULES)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(modules),
-        asset_checks=dg.load_asset_checks_from_modules(modules),
+        assets=[
+            *dg.load_assets_from_modules(physics),
+            *training.build_model_assets(profile),
+            *evaluation.build_evaluation_assets(profile),
+        ],
+        asset_checks=dg.load_asset_checks_from_modules(physics),
         sensors=[landing_sensor, automation_sensor],
-        schedules=_schedules(),
         jobs=[audit_landing],
-        resources=build_resources(root, profile),
+        resources=build_resources(profile, root),
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location as ``dagster dev`` and the daemon load it (profile from the env)."""
+    return build_definitions(load_profile(), None)

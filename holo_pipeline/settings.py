@@ -1,9 +1,9 @@
-"""Process-wide settings read from the environment: profile and data root.
+"""Where data lives, and the configuration error every layer raises.
 
-``HOLO_PROFILE`` selects ``demo`` (default, a 2-core laptop in minutes) or ``paper`` (the paper's
-sizes, meant for GPU machines). ``HOLO_DATA_ROOT`` is where everything is stored (default
-``./data``; a path or a ``file://`` URI); raw slides land in ``<root>/landing``. Further storage
-roots are named in ``data_catalog.yaml`` (see :mod:`holo_pipeline.catalog`).
+``HOLO_DATA_ROOT`` is where everything is stored (default ``./data``; a path or a ``file://`` URI);
+raw slides land in ``<root>/landing``. Further storage roots are named in ``data_catalog.yaml``
+(see :mod:`holo_pipeline.catalog`). The run's other settings are a typed profile
+(:mod:`holo_pipeline.profile`). The environment is read when a function is called, never at import.
 """
 
 from __future__ import annotations
@@ -13,20 +13,9 @@ from pathlib import Path
 
 from holo_pipeline.storage import local_path, storage_location
 
-PROFILES = ("demo", "paper")
-
 
 class ConfigError(ValueError):
     """A configuration value (environment, YAML, run config) is missing or invalid."""
-
-
-def profile_name(value: str | None = None) -> str:
-    """Return the active profile: ``value`` if given, else ``$HOLO_PROFILE``, else ``demo``."""
-    name = value if value is not None else os.environ.get("HOLO_PROFILE", "demo")
-    name = name.strip().lower()
-    if name not in PROFILES:
-        raise ConfigError(f"HOLO_PROFILE must be one of {PROFILES}, got {name!r}")
-    return name
 
 
 def data_root_location(value: str | os.PathLike[str] | None = None) -> str:

@@ -9,6 +9,7 @@ from holo_pipeline.catalog import (
 )
 from holo_pipeline.datasets.stores import write_parquet
 from holo_pipeline.defs.resources import build_resources
+from holo_pipeline.profile import load_profile
 from holo_pipeline.settings import ConfigError, data_root
 from holo_pipeline_tests.catalog_files import write_catalog
 
@@ -146,7 +147,9 @@ def test_holo_root_env_overrides_a_root_and_local_uris_become_paths(tmp_path, mo
     monkeypatch.setenv("HOLO_DATA_ROOT", (tmp_path / "d").as_uri())  # a file:// data root
     assert dataset_path("raw_slides", slide_id="s") == str(tmp_path / "d/landing/s")
     assert data_root() == tmp_path / "d"
-    resource = build_resources()["catalog"]  # resolved once, when the resources are built
+    resource = build_resources(load_profile())[
+        "catalog"
+    ]  # resolved once, when the resources are built
     monkeypatch.setenv("HOLO_ROOT_ARCHIVE", "/elsewhere")
     assert resource.path("patch_dataset", slide_id="s") == tmp_path / "moved/patch_dataset/s.zarr"
     assert resource.landing() == tmp_path / "d/landing"
@@ -265,7 +268,7 @@ def test_a_dataset_off_the_local_filesystem_fails_when_resources_are_built(
     catalog = write_catalog(tmp_path / "c.yaml", roots=roots, root_of=root_of, uri_of=uri_of)
     monkeypatch.setenv("HOLO_CATALOG", str(catalog))
     with pytest.raises(ConfigError) as raised:
-        build_resources()
+        build_resources(load_profile())
     message = str(raised.value)
     for part in (str(catalog), repr(dataset), location, "s3fs or gcsfuse", "file://", setting):
         assert part in message, (part, message)

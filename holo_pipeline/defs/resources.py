@@ -1,23 +1,23 @@
 """Typed Dagster resources: where data lives (catalog), how per-FOV work runs (Dask), and the
 processing settings of the active profile.
 
-Values come from ``data_catalog.yaml`` (``roots:``, ``profiles.<profile>.processing``) and the
-environment (``HOLO_DATA_ROOT``, ``HOLO_ROOT_<NAME>``, ``HOLO_PROFILE``, and ``HOLO_<SETTING>``
-overrides such as ``HOLO_PATCH_SIZE``); :func:`build_resources` resolves them once when the code
-location loads, and refuses a catalog that puts a dataset on a filesystem that is not local.
+Values come from the typed profile (:mod:`holo_pipeline.profile`) and the catalog's storage roots
+(``roots:``, ``HOLO_DATA_ROOT``, ``HOLO_ROOT_<NAME>``); :func:`build_resources` resolves them once
+when the code location loads, and refuses a catalog that puts a dataset on a filesystem that is not
+local.
 """
 
 import os
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from holo_pipeline.catalog import DATA_ROOT, Catalog, DatasetEntry, load_catalog, root_env
 from holo_pipeline.datasets.compute import DaskSettings
-from holo_pipeline.datasets.processing import BACKGROUNDS, PhaseRetrievalSettings
-from holo_pipeline.settings import ConfigError, profile_name
+from holo_pipeline.datasets.processing import PhaseRetrievalSettings
+from holo_pipeline.profile import ProcessingSettings, Profile
+from holo_pipeline.settings import ConfigError
 from holo_pipeline.storage import has_protocol, local_path
 
 
@@ -73,60 +73,30 @@ class DaskResource(dg.ConfigurableResource):
 
 
 class ProcessingResource(dg.ConfigurableResource):
-    """Processing settings of the active profile."""
+    """Processing settings of the active profile; their meaning and defaults are defined once, in
+    :class:`holo_pipeline.profile.ProcessingSettings`."""
 
-    profile: str = "demo"
-    patch_size: int = 512
-    background: str = "flat_field"
-    mhpr_iterations: int = 20
-    mhpr_momentum: float = 0.0
-    mhpr_momentum_cutoff_per_um: float = 0.0
-    mhpr_refocus_range_um: float = 0.0
-    mhpr_max_amplitude: float = 0.0
-    split_fractions: list[float] = Field(default_factory=lambda: [0.6, 0.2, 0.2])
-    split_salt: str = "holo-splits-v1"
+    patch_size: int
+    background: str
+    mhpr_iterations: int
+    mhpr_momentum: float
+    mhpr_momentum_cutoff_per_um: float
+    mhpr_refocus_range_um: float
+    mhpr_max_amplitude: float
+    split_fractions: list[float]
+    split_salt: str
+
+    @classmethod
+    def from_profile(cls, profile: Profile) -> "ProcessingResource":
+        return cls(**profile.processing.model_dump(include=set(cls.model_fields)))
+
+    def settings(self) -> ProcessingSettings:
+        """These values as the typed profile section (validated again)."""
+        return ProcessingSettings(**self.model_dump())
 
     def phase_retrieval(self) -> PhaseRetrievalSettings:
         """The MH-PR settings (``mhpr_*``)."""
-        return PhaseRetrievalSettings(
-            iterations=self.mhpr_iterations,
-            momentum=self.mhpr_momentum,
-            momentum_cutoff_per_um=self.mhpr_momentum_cutoff_per_um,
-            refocus_range_um=self.mhpr_refocus_range_um,
-            max_amplitude=self.mhpr_max_amplitude,
-        )
-
-
-_DASK_KEYS = {
-    "dask_scheduler": "scheduler",
-    "dask_workers": "n_workers",
-    "fft_workers": "fft_workers",
-    "dask_scheduler_address": "scheduler_address",
-}
-
-
-def _override(key: str, value: Any) -> Any:
-    env = os.environ.get(f"HOLO_{key.upper()}")
-    if env is None or env == "":
-        return value
-    try:
-        if isinstance(value, bool):
-            return env.strip().lower() in ("1", "true", "yes")
-        if isinstance(value, int):
-            return int(env)
-        if isinstance(value, float):
-            return float(env)
-        if isinstance(value, list):
-            return [float(v) for v in env.split(",")]
-    except ValueError:
-        raise ConfigError(f"HOLO_{key.upper()}={env!r} is not a valid {key}") from None
-    return env
-
-
-def processing_settings(catalog: Catalog, profile: str | None = None) -> dict[str, Any]:
-    """The profile's processing settings from the catalog with ``HOLO_<SETTING>`` overrides."""
-    settings = catalog.processing(profile)
-    return {key: _override(key, value) for key, value in settings.items()}
+        return self.settings().phase_retrieval()
 
 
 def _not_local(source: str | os.PathLike[str], where: list[tuple[DatasetEntry, str]]) -> str:
@@ -162,40 +132,37 @@ def require_local(catalog: Catalog, locations: dict[str, str]) -> None:
 
 
 def build_resources(
-    root: str | os.PathLike[str] | None = None, profile: str | None = None
+    profile: Profile, root: str | os.PathLike[str] | None = None
 ) -> dict[str, dg.ConfigurableResource]:
     """Resources keyed as the assets request them: ``catalog``, ``dask``, ``processing``.
+
+    Parameters
+    ----------
+    profile
+        The run's settings (:func:`holo_pipeline.profile.load_profile`).
+    root
+        The data root (default ``$HOLO_DATA_ROOT`` or ``./data``).
 
     Raises
     ------
     ConfigError
-        If a dataset of the catalog is not on the local filesystem (``s3://…``), or a setting is
-        invalid.
+        If a dataset of the catalog is not on the local filesystem (``s3://…``).
     """
-    catalog = load_catalog()
+    catalog = load_catalog(profile.source or None)
     locations = catalog.root_locations(root)
     require_local(catalog, locations)
-    name = profile_name(profile)
-    settings = processing_settings(catalog, name)
-    dask_kwargs = {_DASK_KEYS[k]: settings.pop(k) for k in list(settings) if k in _DASK_KEYS}
-    known = set(ProcessingResource.model_fields) - {"profile"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ConfigError(
-            f"{catalog.source}: profiles.{name}.processing has unknown keys {unknown}"
-        )
-    background = settings.get("background", "flat_field")
-    if background not in BACKGROUNDS:
-        raise ConfigError(
-            f"{catalog.source}: profiles.{name}.processing.background must be one of "
-            f"{BACKGROUNDS}, got {background!r}"
-        )
+    p = profile.processing
     return {
         "catalog": CatalogResource(
             data_root=locations.pop(DATA_ROOT),
             catalog_file=str(catalog.source),
             roots=locations,
         ),
-        "dask": DaskResource(**dask_kwargs),
-        "processing": ProcessingResource(profile=name, **settings),
+        "dask": DaskResource(
+            scheduler=p.dask_scheduler,
+            n_workers=p.dask_workers,
+            fft_workers=p.fft_workers,
+            scheduler_address=p.dask_scheduler_address,
+        ),
+        "processing": ProcessingResource.from_profile(profile),
     }

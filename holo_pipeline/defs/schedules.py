@@ -2,8 +2,9 @@
 
 Per-slide assets follow new slides at once (eager automation, see ``sensors.py``). Training is
 expensive, so ``pretrained_backbone``, ``transferred_models`` and the evaluation tables carry
-:func:`nightly_retrain_condition` instead: at each tick of ``$HOLO_RETRAIN_CRON`` (default
-``0 2 * * *``, 02:00 in ``$HOLO_RETRAIN_TIMEZONE``, default UTC) an asset (partition) is requested
+:func:`nightly_retrain_condition` instead: at each tick of the profile's ``retrain_cron`` (default
+``0 2 * * *``, 02:00 in ``retrain_timezone``, default UTC; overridden by ``$HOLO_RETRAIN_CRON`` and
+``$HOLO_RETRAIN_TIMEZONE``) an asset (partition) is requested
 only if
 
 * it is missing, or its code version changed, or the data version of one of its inputs changed
@@ -19,11 +20,9 @@ it in the UI under Automation). On demand: select the ``models`` / ``evaluation`
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-DEFAULT_RETRAIN_CRON = "0 2 * * *"
+from holo_pipeline.profile import AutomationSettings
 
 MODEL_AND_EVALUATION_ASSETS = (
     "pretrained_backbone",
@@ -35,32 +34,13 @@ MODEL_AND_EVALUATION_ASSETS = (
 )
 
 
-def retrain_cron() -> tuple[str, str]:
-    """The nightly cron schedule and timezone (``$HOLO_RETRAIN_CRON``, ``$HOLO_RETRAIN_TIMEZONE``).
+def nightly_retrain_condition(automation: AutomationSettings) -> dg.AutomationCondition:
+    """Request at the nightly tick only what changed and only when blocking checks passed.
 
-    Raises
-    ------
-    holo_pipeline.settings.ConfigError
-        If the cron string is not a valid five-field cron expression.
+    ``automation`` is the profile's section (:class:`holo_pipeline.profile.AutomationSettings`):
+    the cron string and its timezone, validated when the profile was loaded.
     """
-    from holo_pipeline.settings import ConfigError
-
-    cron = os.environ.get("HOLO_RETRAIN_CRON", DEFAULT_RETRAIN_CRON).strip()
-    timezone = os.environ.get("HOLO_RETRAIN_TIMEZONE", "UTC").strip()
-    if not _valid_cron(cron):
-        raise ConfigError(f"HOLO_RETRAIN_CRON must be a five-field cron string, got {cron!r}")
-    return cron, timezone
-
-
-def _valid_cron(cron: str) -> bool:
-    from dagster._utils.schedules import is_valid_cron_string
-
-    return is_valid_cron_string(cron) and len(cron.split()) == 5
-
-
-def nightly_retrain_condition() -> dg.AutomationCondition:
-    """Request at the nightly tick only what changed and only when blocking checks passed."""
-    cron, timezone = retrain_cron()
+    cron, timezone = automation.retrain_cron, automation.retrain_timezone
     ac = dg.AutomationCondition
     tick = ac.cron_tick_passed(cron, timezone).since_last_handled()
     inputs_changed = (

@@ -14,6 +14,7 @@ import argparse
 import pandas as pd
 
 from holo_pipeline.evaluation import comparisons as cmp
+from holo_pipeline.model.config import RHMConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,16 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def paper_size_params() -> dict[str, int]:
-    """Trainable and total parameters of the paper-size generator, unfrozen and frozen."""
+def paper_size_params(model_config: RHMConfig | None = None) -> dict[str, int]:
+    """Trainable and total parameters of a generator, unfrozen and frozen.
+
+    ``model_config`` defaults to the paper's architecture (the defaults of :class:`RHMConfig`).
+    """
     from holo_pipeline.model import (  # TensorFlow only when asked for
-        RHMConfig,
         build_generator,
         count_params,
         freeze_recurrent_blocks,
     )
 
-    generator = build_generator(RHMConfig.for_profile("paper"))
+    generator = build_generator(model_config or RHMConfig())
     trainable, total = count_params(generator)
     freeze_recurrent_blocks(generator)
     frozen_trainable, _ = count_params(generator)

@@ -3,7 +3,7 @@
 Public interface::
 
     simulate_slide(root, *, tissue, slide_id, patient_id, n_fov, seed, optics=None) -> Path
-    simulate_cohort(root, *, profile="demo", seed=0, tissues=None, ...) -> list[Path]
+    simulate_cohort(root, cohort, *, seed=0, tissues=None, ...) -> list[Path]
     read_slide(path) -> RawSlide        # .meta, .fov_ids, .frames(fov, height) -> (36, h, w) uint16
     validate_slide(path) -> RawSlide    # reads every page
     is_slide_ready(path) -> bool        # cheap, for a landing-folder sensor
@@ -13,14 +13,14 @@ Public interface::
 
 Modules: ``slide_format`` (the format), ``tissues`` (phantoms), ``microscope`` (acquisition
 physics and the frame-position convention), ``simulate`` (slides, cohorts, truth files),
-``statistics`` (per-field statistics that tell tissues apart), ``cli`` (``holo-pipeline
-simulate``). The check of a simulated FOV against the pipeline's reconstruction lives with the
-pipeline's physics, in :mod:`holo_pipeline.datasets.consistency`.
+The check of a simulated FOV against the pipeline's
+reconstruction, and the per-field statistics that tell tissues apart, live outside the product in
+:mod:`holo_validation`.
 """
 
 from holo_pipeline.instrument.microscope import MicroscopeConfig
 from holo_pipeline.instrument.simulate import (
-    PROFILES,
+    CohortProfile,
     SimulationTruth,
     plan_cohort,
     read_truth,
@@ -37,8 +37,8 @@ from holo_pipeline.instrument.slide_format import (
 )
 
 __all__ = [
-    "PROFILES",
     "TISSUES",
+    "CohortProfile",
     "MicroscopeConfig",
     "RawDataError",
     "RawSlide",

@@ -57,7 +57,6 @@ from holo_pipeline.instrument.tissues import patient_parameters, slide_parameter
 from holo_pipeline.optics import Propagator
 
 __all__ = [
-    "PROFILES",
     "CohortProfile",
     "SimulationTruth",
     "SlidePlan",
@@ -259,24 +258,23 @@ def simulate_slide(
 # ----------------------------------------------------------------------------- cohorts
 @dataclass(frozen=True)
 class CohortProfile:
-    """Size of a simulated cohort: per tissue, patients × slides per patient × FOVs per slide."""
+    """Size of a simulated cohort: per tissue, patients × slides per patient × FOVs per slide.
 
-    frame_shape: tuple[int, int]
-    patients_per_tissue: int
-    slides_per_patient: int
-    fovs_per_slide: int
+    The defaults are the ``paper`` profile's (512×512 frames -> 1536×1536 super-resolved, 9
+    patches per FOV); each profile of ``data_catalog.yaml`` sets its own
+    (``profiles.<name>.cohort``, read by :func:`holo_pipeline.profile.load_profile`).
+    """
 
+    frame_shape: tuple[int, int] = (512, 512)
+    patients_per_tissue: int = 5
+    slides_per_patient: int = 1
+    fovs_per_slide: int = 8
 
-PROFILES: dict[str, CohortProfile] = {
-    # 176×176 frames -> 528×528 SR -> one 512×512 patch per FOV; minutes on 2 cores.
-    "demo": CohortProfile(
-        (176, 176), patients_per_tissue=3, slides_per_patient=1, fovs_per_slide=2
-    ),
-    # 512×512 frames -> 1536×1536 SR -> 9 patches per FOV.
-    "paper": CohortProfile(
-        (512, 512), patients_per_tissue=5, slides_per_patient=1, fovs_per_slide=8
-    ),
-}
+    def __post_init__(self) -> None:
+        if len(self.frame_shape) != 2 or min(self.frame_shape) < 16:
+            raise ValueError(f"frame_shape must be two sizes >= 16 px, got {self.frame_shape}")
+        if min(self.patients_per_tissue, self.slides_per_patient, self.fovs_per_slide) < 1:
+            raise ValueError("patients_per_tissue, slides_per_patient, fovs_per_slide must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -290,8 +288,8 @@ class SlidePlan:
 
 
 def plan_cohort(
+    cohort: CohortProfile | None = None,
     *,
-    profile: str = "demo",
     tissues: Sequence[str] | None = None,
     patients_per_tissue: int | None = None,
     fovs_per_slide: int | None = None,
@@ -301,9 +299,7 @@ def plan_cohort(
     Slide ids are ``<tissue>-p<NN>-s<M>`` with ``_`` replaced by ``-``; patient ids
     ``<tissue>-p<NN>``.
     """
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
-    spec = PROFILES[profile]
+    spec = CohortProfile() if cohort is None else cohort
     tissues = list(TISSUES if tissues is None else tissues)
     for t in tissues:
         if t not in TISSUES:
@@ -323,8 +319,8 @@ def plan_cohort(
 
 def simulate_cohort(
     root: str | os.PathLike[str],
+    cohort: CohortProfile | None = None,
     *,
-    profile: str = "demo",
     seed: int = 0,
     tissues: Iterable[str] | None = None,
     patients_per_tissue: int | None = None,
@@ -342,17 +338,17 @@ def simulate_cohort(
     ----------
     root : path-like
         Landing folder.
-    profile : {"demo", "paper"}
-        Sizes from :data:`PROFILES`; ``demo``: 176×176 frames, 3 patients per tissue, 2 FOVs per
-        slide; ``paper``: 512×512 frames, 5 patients, 8 FOVs.
+    cohort : CohortProfile, optional
+        Sizes (default :class:`CohortProfile`, the paper's); a profile's is
+        ``load_profile(name).cohort``.
     seed : int
         Root seed.
     tissues : iterable of str, optional
         Subset of :data:`TISSUES` (default all).
     patients_per_tissue, fovs_per_slide : int, optional
-        Override the profile's numbers.
+        Override the cohort's numbers.
     optics : MicroscopeConfig, optional
-        Default: ``MicroscopeConfig(frame_shape=profile.frame_shape)``.
+        Default: ``MicroscopeConfig(frame_shape=cohort.frame_shape)``.
     overwrite : bool
         Re-simulate complete slides too.
     on_fov : callable, optional
@@ -363,13 +359,14 @@ def simulate_cohort(
     list of Path
         Every slide folder of the cohort, in plan order.
     """
+    cohort = CohortProfile() if cohort is None else cohort
     plans = plan_cohort(
-        profile=profile,
+        cohort,
         tissues=None if tissues is None else list(tissues),
         patients_per_tissue=patients_per_tissue,
         fovs_per_slide=fovs_per_slide,
     )
-    config = optics if optics is not None else MicroscopeConfig(PROFILES[profile].frame_shape)
+    config = optics if optics is not None else MicroscopeConfig(cohort.frame_shape)
     Path(root).mkdir(parents=True, exist_ok=True)
     out = []
     for plan in plans:

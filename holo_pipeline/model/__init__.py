@@ -5,13 +5,15 @@ The configuration classes import without TensorFlow; everything else is imported
 
 Typical use (what the Dagster assets call)::
 
-    from holo_pipeline.model import RHMConfig, TrainingConfig, train_model, load_generator, predict
+    from holo_pipeline.model import train_model, load_generator, predict
+    from holo_pipeline.profile import load_profile
 
+    demo = load_profile("demo")
     result = train_model(
         "frozen_rnn",
         train_stores=[...], val_stores=[...],
-        config=TrainingConfig.for_profile("demo", stage="transfer"),
-        model_config=RHMConfig.for_profile("demo"),
+        config=demo.training("transfer"),
+        model_config=demo.model,
         workdir=".../transferred_models/prostate/frozen_rnn",
         backbone_path=".../pretrained_backbone/generator.keras",
         n_holograms=2, seed=0,

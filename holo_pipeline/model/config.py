@@ -1,9 +1,10 @@
 """Configuration of the RH-M network and of its GAN training, per profile.
 
 Plain frozen dataclasses without TensorFlow imports, so that Dagster definitions and the CLI can
-read defaults without paying for TensorFlow. ``for_profile`` gives the ``demo`` (2-core laptop) and
-``paper`` (Huang et al., APL Photonics 7, 070801, 2022) settings; any field can be overridden with
-``dataclasses.replace``.
+read them without paying for TensorFlow. The defaults are the paper's (Huang et al., APL Photonics
+7, 070801, 2022); each profile of ``data_catalog.yaml`` sets its own values
+(``profiles.<name>.model`` and ``.training``, read by :func:`holo_pipeline.profile.load_profile`);
+any field can be overridden with ``dataclasses.replace``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from holo_pipeline.settings import ConfigError, profile_name
+from holo_pipeline.settings import ConfigError
 
 VARIANTS = ("scratch", "frozen_rnn", "full_transfer")
 """Variants: fresh weights; backbone with recurrent blocks frozen; backbone, all trainable."""
@@ -76,17 +77,6 @@ class RHMConfig:
     def size_multiple(self) -> int:
         """Spatial sizes the generator accepts are multiples of this (``2**n_levels``)."""
         return 2**self.n_levels
-
-    @classmethod
-    def for_profile(cls, name: str | None = None) -> RHMConfig:
-        """Return the architecture of profile ``name`` (default: ``$HOLO_PROFILE``).
-
-        ``paper``: 16 base channels, 5 levels (the public RH-M code). ``demo``: 8 base channels,
-        3 levels — a narrow network that trains in seconds on a CPU.
-        """
-        if profile_name(name) == "paper":
-            return cls()
-        return cls(n_ch=8, n_levels=3, bn_momentum=0.8, disc_n_ch=8, disc_levels=3, disc_max_ch=64)
 
 
 @dataclass(frozen=True)
@@ -173,36 +163,6 @@ class TrainingConfig:
             raise ConfigError("learning rates must be > 0 and lr_decay_per_epoch in (0, 1]")
         if self.patience is not None and self.patience < 1:
             raise ConfigError(f"TrainingConfig.patience must be >= 1 or None, got {self.patience}")
-
-    @classmethod
-    def for_profile(
-        cls, name: str | None = None, *, stage: Literal["pretrain", "transfer"] = "transfer"
-    ) -> TrainingConfig:
-        """Return the training settings of profile ``name`` for ``stage``.
-
-        ``paper``: backbone (``pretrain``) Adam 1e-5 (G) / 1e-6 (D), constant; ``transfer`` Adam
-        from 2e-4 / 2e-5 decaying, ×8 flip/rotation augmentation; whole 512×512 patches;
-        mixed precision and ``MirroredStrategy`` where GPUs are present. ``demo``: a few epochs of
-        random 64-px crops (20 backbone and 12 transfer epochs), float32, deterministic.
-        """
-        if stage not in STAGES:
-            raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
-        if profile_name(name) == "paper":
-            if stage == "pretrain":
-                return cls(
-                    epochs=500, lr_g=1e-5, lr_d=1e-6, lr_decay_per_epoch=1.0, augment=False,
-                    patience=30,
-                )  # fmt: skip
-            return cls(epochs=300, repeats=8, patience=20)
-        common = dict(
-            batch_size=2, crop_size=64, val_crop_size=64, precision="float32", strategy="default",
-            deterministic=True, patience=None,
-        )  # fmt: skip
-        # Enough epochs that the demo's models learn more than the mean field (at 4 epochs every
-        # variant still output a near-constant field), small enough for a 2-core laptop.
-        if stage == "pretrain":
-            return cls(epochs=20, lr_g=1e-3, lr_d=1e-4, lr_decay_per_epoch=1.0, **common)
-        return cls(epochs=12, lr_g=5e-4, lr_d=5e-5, lr_decay_per_epoch=0.9, repeats=2, **common)
 
     def fingerprint(self) -> str:
         """Hash of the settings that must not change when a run is resumed (all but ``epochs``)."""

@@ -50,7 +50,7 @@ def test_code_location_loads_without_tensorflow_and_has_the_graph():
         "import sys; from holo_pipeline.definitions import defs; "
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'; "
         "print(sorted(k.to_user_string() for k in "
-        "defs.get_repository_def().assets_defs_by_key))"
+        "defs().get_repository_def().assets_defs_by_key))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "'dataset_splits'" in out.stdout and "'patch_dataset'" in out.stdout

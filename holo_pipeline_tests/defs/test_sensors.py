@@ -4,11 +4,14 @@ import dagster as dg
 
 from holo_pipeline.defs.resources import build_resources
 from holo_pipeline.defs.sensors import landing_sensor
+from holo_pipeline.profile import load_profile
 
 
 def _tick(instance, cursor):
     """Evaluate the landing sensor once and apply its partition requests, as the daemon does."""
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=build_resources())
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=build_resources(load_profile())
+    )
     result = landing_sensor(context)
     if isinstance(result, dg.SkipReason):
         return [], cursor, []

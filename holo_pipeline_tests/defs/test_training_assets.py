@@ -71,7 +71,7 @@ def test_backbone_transfer_and_evaluation_tables(tmp_path, monkeypatch):
     from holo_pipeline.definitions import build_definitions
 
     splits = _write_cohort(tmp_path)
-    defs = build_definitions(tmp_path, "demo")
+    defs = build_definitions("demo", tmp_path)
     instance = dg.DagsterInstance.ephemeral()
     assets = [*defs.assets, *defs.asset_checks]
     train_cfg = {"config": {"epochs": 2}}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from holo_pipeline.instrument import TISSUES
-from holo_pipeline.instrument.statistics import FIELD_STATISTICS, field_statistics
 from holo_pipeline.instrument.tissues import patient_parameters, slide_parameters, tissue_phantom
+from holo_validation.statistics import FIELD_STATISTICS, field_statistics
 
 PIXEL = 1.12e-6 / 3
 SHAPE = (384, 384)

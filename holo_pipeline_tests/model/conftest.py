@@ -9,6 +9,7 @@ import pytest
 
 from holo_pipeline.datasets.patch_store import write_patch_store
 from holo_pipeline.model.config import RHMConfig, TrainingConfig
+from holo_pipeline.profile import load_profile
 
 TINY = RHMConfig(n_ch=4, n_levels=2, bn_momentum=0.5, disc_n_ch=4, disc_levels=2, disc_max_ch=8)
 
@@ -21,7 +22,7 @@ def tiny_config() -> RHMConfig:
 @pytest.fixture
 def tiny_training() -> TrainingConfig:
     return dataclasses.replace(
-        TrainingConfig.for_profile("demo", stage="transfer"),
+        load_profile("demo").training("transfer"),
         epochs=2, batch_size=2, crop_size=16, val_crop_size=32, repeats=1, lr_g=1e-3, lr_d=1e-4,
     )  # fmt: skip
 

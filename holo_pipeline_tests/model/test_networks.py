@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from holo_pipeline.model.config import RHMConfig
 from holo_pipeline.model.convgru import ConvGRU2D
 from holo_pipeline.model.networks import (
     RecurrentBlock,
@@ -16,6 +15,7 @@ from holo_pipeline.model.networks import (
     recurrent_blocks,
 )
 from holo_pipeline.model.training import GANTrainer, load_generator, predict
+from holo_pipeline.profile import load_profile
 
 # Keras' own saving code converts variables with np.array(copy=False) (a NumPy 2 deprecation).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -27,7 +27,7 @@ def _holograms(m, size=32, batch=1, seed=0):
 
 
 def test_paper_configuration_parameter_counts():
-    generator = build_generator(RHMConfig.for_profile("paper"))
+    generator = build_generator(load_profile("paper").model)
     trainable_before, total = count_params(generator)
     freeze_recurrent_blocks(generator)
     trainable_after, total_after = count_params(generator)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from holo_pipeline.datasets.tf_data import make_dataset
-from holo_pipeline.model.config import TrainingConfig
 from holo_pipeline.model.training import (
     HISTORY_COLUMNS,
     GANTrainer,
@@ -13,6 +12,7 @@ from holo_pipeline.model.training import (
     predict,
     train_model,
 )
+from holo_pipeline.profile import load_profile
 from holo_pipeline.settings import ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -118,13 +118,13 @@ def test_misconfigured_runs_are_refused_before_training(
 
 
 def test_profiles_and_runtime_defaults():
-    demo = TrainingConfig.for_profile("demo", stage="transfer")
-    paper_pretrain = TrainingConfig.for_profile("paper", stage="pretrain")
-    paper_transfer = TrainingConfig.for_profile("paper", stage="transfer")
+    demo = load_profile("demo").training("transfer")
+    paper_pretrain = load_profile("paper").training("pretrain")
+    paper_transfer = load_profile("paper").training("transfer")
     assert (paper_pretrain.lr_g, paper_pretrain.lr_d) == (1e-5, 1e-6)
     assert (paper_transfer.lr_g, paper_transfer.lr_d) == (2e-4, 2e-5)
     assert paper_transfer.lr_decay_per_epoch < 1 and paper_transfer.augment
     assert demo.precision == "float32" and demo.deterministic
     assert paper_transfer.precision == "auto" and paper_transfer.strategy == "auto"
     with pytest.raises(ConfigError, match="stage"):
-        TrainingConfig.for_profile("demo", stage="finetune")
+        load_profile("demo").training("finetune")

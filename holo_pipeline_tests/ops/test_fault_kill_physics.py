@@ -93,7 +93,7 @@ def test_a_pipeline_killed_during_mhpr_reruns_to_the_uninterrupted_result(
     reference_root, killed_root = tmp_path / "reference", tmp_path / "killed"
     for root in (reference_root, killed_root):
         shutil.copytree(slide, root / "landing" / "s-kill")
-    assert materialize_slide(build_definitions(reference_root), instance, "s-kill").success
+    assert materialize_slide(build_definitions(root=reference_root), instance, "s-kill").success
 
     home = tmp_path / "dagster_home"
     install_instance_config(home)

@@ -15,6 +15,7 @@ from holo_pipeline.datasets.stores import open_hologram_store
 from holo_pipeline.definitions import build_definitions
 from holo_pipeline.defs.resources import build_resources
 from holo_pipeline.defs.sensors import landing_sensor
+from holo_pipeline.profile import load_profile
 from holo_pipeline_tests.defs.conftest import corrupt
 from holo_pipeline_tests.ops.outputs import materialize_slide
 
@@ -22,7 +23,9 @@ FIRST = ("raw_scans", "super_resolved_holograms")
 
 
 def _tick(instance, cursor):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=build_resources())
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=build_resources(load_profile())
+    )
     result = landing_sensor(context)
     if isinstance(result, dg.SkipReason):
         return [], cursor

@@ -29,7 +29,7 @@ def test_a_slide_on_a_two_worker_cluster_equals_the_in_process_run(
     for root in (in_process_root, cluster_root):
         shutil.copytree(slide, root / "landing" / "s-dist")
 
-    defs = build_definitions(in_process_root)
+    defs = build_definitions(root=in_process_root)
     threads = DaskResource(scheduler="threads", n_workers=1)
     assert materialize_slide(defs, instance, "s-dist", resources={"dask": threads}).success
 
@@ -46,7 +46,10 @@ def test_a_slide_on_a_two_worker_cluster_equals_the_in_process_run(
         dask = DaskResource(scheduler_address=cluster.scheduler_address)
         assert dask.settings().scheduler == "distributed"
         result = materialize_slide(
-            build_definitions(cluster_root), cluster_instance, "s-dist", resources={"dask": dask}
+            build_definitions(root=cluster_root),
+            cluster_instance,
+            "s-dist",
+            resources={"dask": dask},
         )
         assert result.success
         logs = [e.user_message for e in cluster_instance.all_logs(result.run_id)]

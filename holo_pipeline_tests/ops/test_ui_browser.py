@@ -60,7 +60,7 @@ def _materialise(root: Path, instance: dg.DagsterInstance) -> None:
     """The whole graph, tiny: per-slide assets of one slide, then training and evaluation."""
     from holo_pipeline.definitions import build_definitions
 
-    defs = build_definitions(root, "demo")
+    defs = build_definitions("demo", root)
     assert materialize_slide(defs, instance, "s-ui").success
     assets = [*defs.assets, *defs.asset_checks]
     one_epoch = {"config": {"epochs": 1}}

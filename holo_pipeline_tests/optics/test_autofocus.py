@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from holo_pipeline.optics import Propagator, autofocus, tamura_of_gradient
-from holo_pipeline.optics.phantoms import blob_sample, hologram
+from holo_validation.phantoms import blob_sample, hologram
 
 WAVELENGTH = 530e-9
 # Holograms at the sensor pitch: a 256 px window is then 287 µm wide, wide enough an aperture

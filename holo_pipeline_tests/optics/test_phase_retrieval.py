@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from holo_pipeline.optics import multi_height_phase_retrieval, propagate
-from holo_pipeline.optics.phantoms import blob_sample, hologram
+from holo_validation.phantoms import blob_sample, hologram
 
 WAVELENGTH = 530e-9
 PIXEL = 0.3733e-6

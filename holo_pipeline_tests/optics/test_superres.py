@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from holo_pipeline.optics import estimate_shifts, shift_and_add, super_resolve
-from holo_pipeline.optics.phantoms import blob_sample, hologram, pixel_scan
+from holo_validation.phantoms import blob_sample, hologram, pixel_scan
 
 FACTOR = 3
 PIXEL = 1.12e-6 / FACTOR

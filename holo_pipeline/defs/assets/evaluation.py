@@ -17,14 +17,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from holo_pipeline.datasets.experiments import ExperimentPlan, TransferExperiment
 from holo_pipeline.datasets.stores import write_parquet
-from holo_pipeline.defs.assets.training import pretrained_backbone, transferred_models
-from holo_pipeline.defs.resources import CatalogResource, ProcessingResource
+from holo_pipeline.defs.resources import CatalogResource
 from holo_pipeline.defs.schedules import nightly_retrain_condition
 from holo_pipeline.evaluation import comparisons as cmp
 from holo_pipeline.evaluation import figures
 from holo_pipeline.evaluation.evaluate import LABEL_KEYS, evaluate_runs, iter_test_patches
-from holo_pipeline.evaluation.experiments import ExperimentPlan, TransferExperiment
 from holo_pipeline.evaluation.tables import (
     BACKBONE_DIRECT,
     evaluation_metrics_table,
@@ -32,11 +31,11 @@ from holo_pipeline.evaluation.tables import (
     training_history_table,
     training_runs_table,
 )
-from holo_pipeline.settings import profile_name
+from holo_pipeline.profile import Profile
 
 EVALUATION_GROUP = "evaluation"
 TABLES = ("evaluation_metrics", "evaluation_summary", "training_runs", "training_history")
-_MODEL_DEPS = ["dataset_splits", pretrained_backbone.key, transferred_models.key]
+_MODEL_DEPS = ["dataset_splits", "pretrained_backbone", "transferred_models"]
 
 
 class EvaluationConfig(dg.Config):
@@ -50,14 +49,14 @@ class EvaluationConfig(dg.Config):
     """Patches read and handed to ``predict`` at once (bounds memory; fewer calls, fewer traces)."""
 
 
-def _spec(name: str, description: str) -> dg.AssetSpec:
+def _spec(name: str, description: str, profile: Profile) -> dg.AssetSpec:
     return dg.AssetSpec(
         name,
         deps=_MODEL_DEPS,
         group_name=EVALUATION_GROUP,
         description=description,
         kinds={"parquet"},
-        automation_condition=nightly_retrain_condition(),
+        automation_condition=nightly_retrain_condition(profile.automation),
     )
 
 
@@ -89,75 +88,93 @@ def _run_row(run: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-@dg.multi_asset(
-    specs=[
-        _spec(
-            "evaluation_metrics", "Per test patch per model: RMSE, phase RMSE, ECC, MAE, MS-SSIM."
-        ),
-        _spec("evaluation_summary", "Per tissue × Nt/N × Mt × variant: mean/std of each metric."),
-        _spec("training_runs", "Per model: parameters, seconds/epoch, epochs to baseline's best."),
-        _spec("training_history", "Per model per epoch: losses, validation MAE, seconds."),
-    ],
-    name="evaluation",
-    code_version="evaluation-1",
-)
-def evaluation(
-    context: dg.AssetExecutionContext,
-    config: EvaluationConfig,
-    catalog: CatalogResource,
-    processing: ProcessingResource,
-):
-    """Score every trained model on its tissue's test patients and write the four tables."""
-    from holo_pipeline.model import load_generator, predict
+def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
+    """The ``evaluation`` multi-asset: it scores the models of the profile's plan."""
+    plan = profile.plan
 
-    plan = ExperimentPlan.for_profile(profile_name(processing.profile))
-    splits = pd.read_parquet(catalog.path("dataset_splits"))
-    runs = _trained_models(catalog, plan)
-    backbone = next((r for r in runs if r["model_key"] == "pretrained_backbone"), None)
-    if backbone is None:
-        raise ValueError("pretrained_backbone has not been trained yet (no run.json)")
-    transfer_runs = [r for r in runs if r["model_key"] != "pretrained_backbone"]
-    missing = sorted(set(plan.partition_keys()) - {r["model_key"] for r in transfer_runs})
-    if missing:
-        context.log.warning(f"transferred_models not trained yet, left out: {missing}")
-    records, kept, test_sets = evaluate_runs(
-        lambda path: partial(predict, load_generator(path), batch_size=config.batch_size),
-        transfer_runs,
-        backbone,
-        splits,
-        backbone_holograms=plan.pretrain_holograms,
-        batch_size=config.patches_per_call,
-        max_patches=config.max_patches_per_slide or None,
+    @dg.multi_asset(
+        specs=[
+            _spec(
+                "evaluation_metrics",
+                "Per test patch per model: RMSE, phase RMSE, ECC, MAE, MS-SSIM.",
+                profile,
+            ),
+            _spec(
+                "evaluation_summary",
+                "Per tissue × Nt/N × Mt × variant: mean/std of each metric.",
+                profile,
+            ),
+            _spec(
+                "training_runs",
+                "Per model: parameters, seconds/epoch, epochs to baseline's best.",
+                profile,
+            ),
+            _spec(
+                "training_history", "Per model per epoch: losses, validation MAE, seconds.", profile
+            ),
+        ],
+        name="evaluation",
+        code_version="evaluation-1",
     )
-    scored = pd.DataFrame(records, columns=["model_key", "tissue"]).value_counts(sort=False)
-    for (model_key, tissue), n in scored.items():
-        context.log.info(f"evaluated {model_key} on {tissue}: {n} test patches")
+    def evaluation(
+        context: dg.AssetExecutionContext,
+        config: EvaluationConfig,
+        catalog: CatalogResource,
+    ):
+        """Score every trained model on its tissue's test patients and write the four tables."""
+        from holo_pipeline.model import load_generator, predict
 
-    metrics = evaluation_metrics_table(records)
-    summary = evaluation_summary_table(metrics)
-    history = training_history_table(_history(r) for r in runs)
-    training = training_runs_table([_run_row(r) for r in runs], history)
-    tables = dict(zip(TABLES, (metrics, summary, training, history), strict=True))
-    paths = {name: write_parquet(frame, catalog.path(name)) for name, frame in tables.items()}
-
-    described = {
-        "evaluation_metrics": {
-            "test_patients": dg.MetadataValue.json(sorted(set(metrics["patient_id"]))),
-            "reconstructions": dg.MetadataValue.md(_panels(test_sets, kept, transfer_runs, plan)),
-        },
-        "evaluation_summary": {"summary": dg.MetadataValue.md(_summary_markdown(summary))},
-        "training_runs": {"runs": dg.MetadataValue.md(_runs_markdown(training))},
-        "training_history": {},
-    }
-    for name, frame in tables.items():
-        yield dg.MaterializeResult(
-            asset_key=name,
-            metadata={
-                "rows": len(frame),
-                **described[name],
-                "path": dg.MetadataValue.path(str(paths[name])),
-            },
+        splits = pd.read_parquet(catalog.path("dataset_splits"))
+        runs = _trained_models(catalog, plan)
+        backbone = next((r for r in runs if r["model_key"] == "pretrained_backbone"), None)
+        if backbone is None:
+            raise ValueError("pretrained_backbone has not been trained yet (no run.json)")
+        transfer_runs = [r for r in runs if r["model_key"] != "pretrained_backbone"]
+        missing = sorted(set(plan.partition_keys()) - {r["model_key"] for r in transfer_runs})
+        if missing:
+            context.log.warning(f"transferred_models not trained yet, left out: {missing}")
+        records, kept, test_sets = evaluate_runs(
+            lambda path: partial(predict, load_generator(path), batch_size=config.batch_size),
+            transfer_runs,
+            backbone,
+            splits,
+            backbone_holograms=plan.pretrain_holograms,
+            batch_size=config.patches_per_call,
+            max_patches=config.max_patches_per_slide or None,
         )
+        scored = pd.DataFrame(records, columns=["model_key", "tissue"]).value_counts(sort=False)
+        for (model_key, tissue), n in scored.items():
+            context.log.info(f"evaluated {model_key} on {tissue}: {n} test patches")
+
+        metrics = evaluation_metrics_table(records)
+        summary = evaluation_summary_table(metrics)
+        history = training_history_table(_history(r) for r in runs)
+        training = training_runs_table([_run_row(r) for r in runs], history)
+        tables = dict(zip(TABLES, (metrics, summary, training, history), strict=True))
+        paths = {name: write_parquet(frame, catalog.path(name)) for name, frame in tables.items()}
+
+        described = {
+            "evaluation_metrics": {
+                "test_patients": dg.MetadataValue.json(sorted(set(metrics["patient_id"]))),
+                "reconstructions": dg.MetadataValue.md(
+                    _panels(test_sets, kept, transfer_runs, plan)
+                ),
+            },
+            "evaluation_summary": {"summary": dg.MetadataValue.md(_summary_markdown(summary))},
+            "training_runs": {"runs": dg.MetadataValue.md(_runs_markdown(training))},
+            "training_history": {},
+        }
+        for name, frame in tables.items():
+            yield dg.MaterializeResult(
+                asset_key=name,
+                metadata={
+                    "rows": len(frame),
+                    **described[name],
+                    "path": dg.MetadataValue.path(str(paths[name])),
+                },
+            )
+
+    return [evaluation]
 
 
 def _summary_markdown(summary: pd.DataFrame) -> str:

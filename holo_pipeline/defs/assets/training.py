@@ -1,7 +1,8 @@
 """Model assets: ``pretrained_backbone`` and ``transferred_models`` (one partition per model).
 
-``transferred_models`` is partitioned by a static key ``<tissue>-<variant>-r<Nt/N>-m<Mt>`` from
-:class:`holo_pipeline.evaluation.experiments.ExperimentPlan` of the active profile, so each model is
+Both are built by :func:`build_model_assets` from the typed profile. ``transferred_models`` is
+partitioned by a static key ``<tissue>-<variant>-r<Nt/N>-m<Mt>`` from the profile's
+:class:`holo_pipeline.datasets.experiments.ExperimentPlan`, so each model is
 its own cached, versioned output that can be rerun alone. Both assets run in the ``gpu``
 concurrency pool (set its limit to the number of GPUs: ``dagster instance concurrency set gpu 1``)
 and rerun nightly when their inputs changed (:mod:`holo_pipeline.defs.schedules`).
@@ -23,20 +24,20 @@ import numpy as np
 import pandas as pd
 
 from holo_pipeline.atomic import atomic_path
-from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
-from holo_pipeline.datasets.stores import write_parquet
-from holo_pipeline.defs.resources import CatalogResource, ProcessingResource
-from holo_pipeline.defs.schedules import nightly_retrain_condition
-from holo_pipeline.evaluation.comparisons import format_frame
-from holo_pipeline.evaluation.experiments import (
+from holo_pipeline.datasets.experiments import (
     ExperimentPlan,
     TransferExperiment,
     n_transfer_tiles,
     select_tiles,
     tiles_per_patch,
 )
+from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
+from holo_pipeline.datasets.stores import write_parquet
+from holo_pipeline.defs.resources import CatalogResource
+from holo_pipeline.defs.schedules import nightly_retrain_condition
+from holo_pipeline.evaluation.comparisons import format_frame
 from holo_pipeline.model.config import RHMConfig, TrainingConfig
-from holo_pipeline.settings import profile_name
+from holo_pipeline.profile import Profile
 
 MODELS_GROUP = "models"
 # Pod resources when the k8s_job_executor runs each step in its own pod (deploy/README.md): one GPU
@@ -54,21 +55,6 @@ GPU_K8S = {
         },
     }
 }
-PLAN = ExperimentPlan.for_profile()
-transfer_partitions = dg.StaticPartitionsDefinition(PLAN.partition_keys())
-
-
-def _code_version(stage: str) -> str:
-    """Version = code revision + the profile's architecture, training settings and plan."""
-    blob = json.dumps(
-        [
-            dataclasses.asdict(RHMConfig.for_profile()),
-            dataclasses.asdict(TrainingConfig.for_profile(stage=stage)),
-            dataclasses.asdict(PLAN),
-        ],
-        sort_keys=True,
-    )
-    return f"{stage}-1-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
 class TrainingRunConfig(dg.Config):
@@ -80,8 +66,8 @@ class TrainingRunConfig(dg.Config):
     """Seeds weight initialisation, data sampling and the transfer tiles."""
 
 
-def _training_config(stage: str, profile: str, run: TrainingRunConfig) -> TrainingConfig:
-    config = TrainingConfig.for_profile(profile, stage=stage)
+def _training_config(stage: str, profile: Profile, run: TrainingRunConfig) -> TrainingConfig:
+    config = profile.training(stage)
     # Validate on whole patches: a 64-px centre crop of a few patches is too noisy a signal for
     # the convergence comparison (epochs to the baseline's best validation MAE).
     config = dataclasses.replace(config, val_crop_size=None)
@@ -214,68 +200,21 @@ def _metadata(run: dict[str, Any], history: pd.DataFrame, out_dir: Path) -> dict
     }
 
 
-# What both training steps share: the models group, one GPU at a time (the `gpu` pool), GPU pods
-# under k8s, and the nightly retrain when their inputs changed.
-MODEL_STEP: dict[str, Any] = {
-    "group_name": MODELS_GROUP,
-    "pool": "gpu",
-    "op_tags": GPU_K8S,
-    "kinds": {"tensorflow", "keras"},
-    "automation_condition": nightly_retrain_condition(),
-}
+def model_step(profile: Profile) -> dict[str, Any]:
+    """What both training steps share: the models group, one GPU at a time (the `gpu` pool), GPU
+    pods under k8s, and the nightly retrain when their inputs changed."""
+    return {
+        "group_name": MODELS_GROUP,
+        "pool": "gpu",
+        "op_tags": GPU_K8S,
+        "kinds": {"tensorflow", "keras"},
+        "automation_condition": nightly_retrain_condition(profile.automation),
+    }
 
 
-@dg.asset(
-    deps=["dataset_splits"],
-    **MODEL_STEP,
-    code_version=_code_version("pretrain"),
-    description=(
-        "RH-M backbone (GAN) trained on the train/val slides of blood smear, Pap smear and lung "
-        f"with M = {PLAN.pretrain_holograms} holograms."
-    ),
-)
-def pretrained_backbone(
-    context: dg.AssetExecutionContext,
-    config: TrainingRunConfig,
-    catalog: CatalogResource,
-    processing: ProcessingResource,
-) -> dg.MaterializeResult:
-    """Pretrain the backbone from scratch on the pretraining tissues."""
-    profile = profile_name(processing.profile)
-    plan = ExperimentPlan.for_profile(profile)
-    splits = pd.read_parquet(catalog.path("dataset_splits"))
-    train = _stores(splits, plan.pretrain_tissues, "train")
-    val = _stores(splits, plan.pretrain_tissues, "val")
-    if not train or not val:
-        raise ValueError(
-            f"dataset_splits has no train or val slide with patches for {plan.pretrain_tissues}"
-        )
-    out_dir = catalog.path("pretrained_backbone")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n_patches = sum(open_patch_store(p).n_patches for p in train)
-    run = _train_and_publish(
-        variant="scratch",
-        out_dir=out_dir,
-        train_stores=train,
-        val_stores=val,
-        config=_training_config("pretrain", profile, config),
-        model_config=RHMConfig.for_profile(profile),
-        n_holograms=plan.pretrain_holograms,
-        seed=config.seed,
-        backbone_path=None,
-        data_signature=_store_signature(train + val),
-        extra={
-            "model_key": "pretrained_backbone",
-            "tissue": "+".join(plan.pretrain_tissues),
-            "nt_ratio": 0.0,
-            "n_train_patches": n_patches,
-        },
-        log=context.log,
-    )
-    history = pd.read_parquet(out_dir / "history.parquet")
-    return dg.MaterializeResult(
-        metadata={**_metadata(run, history, out_dir), "n_train_patches": n_patches}
-    )
+def transfer_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
+    """One ``transferred_models`` partition per model of the profile's plan."""
+    return dg.StaticPartitionsDefinition(profile.plan.partition_keys())
 
 
 def _transfer_tiles_store(
@@ -314,61 +253,116 @@ def _transfer_tiles_store(
     return path, nt, n_pretrain
 
 
-@dg.asset(
-    deps=["dataset_splits", pretrained_backbone],
-    partitions_def=transfer_partitions,
-    **MODEL_STEP,
-    code_version=_code_version("transfer"),
-    description=(
-        "One transferred RH-M per partition <tissue>-<variant>-r<Nt/N>-m<Mt>: frozen_rnn "
-        "(backbone, recurrent blocks frozen), full_transfer (backbone, all trainable), scratch."
-    ),
-)
-def transferred_models(
-    context: dg.AssetExecutionContext,
-    config: TrainingRunConfig,
-    catalog: CatalogResource,
-    processing: ProcessingResource,
-) -> dg.MaterializeResult:
-    """Train one transferred model on Nt tiles of its tissue (see ``experiments`` for Nt/N)."""
-    profile = profile_name(processing.profile)
-    plan = ExperimentPlan.for_profile(profile)
-    experiment = TransferExperiment.from_key(context.partition_key)
-    splits = pd.read_parquet(catalog.path("dataset_splits"))
-    val = _stores(splits, [experiment.tissue], "val")
-    if not val:
-        raise ValueError(f"dataset_splits has no val slide with patches for {experiment.tissue}")
-    out_dir = catalog.path("transferred_models", model_key=experiment.key)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tiles_path, nt, n_pretrain = _transfer_tiles_store(
-        experiment, splits, plan, out_dir, config.seed
+def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
+    """``pretrained_backbone`` and ``transferred_models`` for ``profile`` (its plan partitions the
+    transferred models; its architecture, training settings and plan version both)."""
+    plan = profile.plan
+
+    @dg.asset(
+        deps=["dataset_splits"],
+        **model_step(profile),
+        code_version=profile.code_version("pretrain"),
+        description=(
+            "RH-M backbone (GAN) trained on the train/val slides of the pretraining tissues "
+            f"({', '.join(plan.pretrain_tissues)}) with M = {plan.pretrain_holograms} holograms."
+        ),
     )
-    backbone = catalog.path("pretrained_backbone") / "generator.keras"
-    run = _train_and_publish(
-        variant=experiment.variant,
-        out_dir=out_dir,
-        train_stores=[str(tiles_path)],
-        val_stores=val,
-        config=_training_config("transfer", profile, config),
-        model_config=RHMConfig.for_profile(profile),
-        n_holograms=experiment.n_holograms,
-        seed=config.seed,
-        backbone_path=None if experiment.variant == "scratch" else backbone,
-        data_signature=[
-            _store_signature(_stores(splits, [experiment.tissue], "train") + val),
-            nt,
-            plan.tile_size,
-        ],
-        extra={**experiment.labels(), "n_train_patches": nt},
-        log=context.log,
+    def pretrained_backbone(
+        context: dg.AssetExecutionContext,
+        config: TrainingRunConfig,
+        catalog: CatalogResource,
+    ) -> dg.MaterializeResult:
+        """Pretrain the backbone from scratch on the pretraining tissues."""
+        splits = pd.read_parquet(catalog.path("dataset_splits"))
+        train = _stores(splits, plan.pretrain_tissues, "train")
+        val = _stores(splits, plan.pretrain_tissues, "val")
+        if not train or not val:
+            raise ValueError(
+                f"dataset_splits has no train or val slide with patches for {plan.pretrain_tissues}"
+            )
+        out_dir = catalog.path("pretrained_backbone")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        n_patches = sum(open_patch_store(p).n_patches for p in train)
+        run = _train_and_publish(
+            variant="scratch",
+            out_dir=out_dir,
+            train_stores=train,
+            val_stores=val,
+            config=_training_config("pretrain", profile, config),
+            model_config=profile.model,
+            n_holograms=plan.pretrain_holograms,
+            seed=config.seed,
+            backbone_path=None,
+            data_signature=_store_signature(train + val),
+            extra={
+                "model_key": "pretrained_backbone",
+                "tissue": "+".join(plan.pretrain_tissues),
+                "nt_ratio": 0.0,
+                "n_train_patches": n_patches,
+            },
+            log=context.log,
+        )
+        history = pd.read_parquet(out_dir / "history.parquet")
+        return dg.MaterializeResult(
+            metadata={**_metadata(run, history, out_dir), "n_train_patches": n_patches}
+        )
+
+    @dg.asset(
+        deps=["dataset_splits", pretrained_backbone],
+        partitions_def=transfer_partitions(profile),
+        **model_step(profile),
+        code_version=profile.code_version("transfer"),
+        description=(
+            "One transferred RH-M per partition <tissue>-<variant>-r<Nt/N>-m<Mt>: frozen_rnn "
+            "(backbone, recurrent blocks frozen), full_transfer (backbone, all trainable), scratch."
+        ),
     )
-    history = pd.read_parquet(out_dir / "history.parquet")
-    return dg.MaterializeResult(
-        metadata={
-            **_metadata(run, history, out_dir),
-            "n_train_tiles (Nt)": nt,
-            "pretrain_tiles_per_tissue (N)": dg.MetadataValue.float(float(n_pretrain)),
-            "effective_nt_ratio": dg.MetadataValue.float(float(nt / max(n_pretrain, 1e-9))),
-            "tile_size": int(np.asarray(open_patch_store(tiles_path).patch_size)),
-        }
-    )
+    def transferred_models(
+        context: dg.AssetExecutionContext,
+        config: TrainingRunConfig,
+        catalog: CatalogResource,
+    ) -> dg.MaterializeResult:
+        """Train one transferred model on Nt tiles of its tissue (see ``experiments`` for Nt/N)."""
+        experiment = TransferExperiment.from_key(context.partition_key)
+        splits = pd.read_parquet(catalog.path("dataset_splits"))
+        val = _stores(splits, [experiment.tissue], "val")
+        if not val:
+            raise ValueError(
+                f"dataset_splits has no val slide with patches for {experiment.tissue}"
+            )
+        out_dir = catalog.path("transferred_models", model_key=experiment.key)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tiles_path, nt, n_pretrain = _transfer_tiles_store(
+            experiment, splits, plan, out_dir, config.seed
+        )
+        backbone = catalog.path("pretrained_backbone") / "generator.keras"
+        run = _train_and_publish(
+            variant=experiment.variant,
+            out_dir=out_dir,
+            train_stores=[str(tiles_path)],
+            val_stores=val,
+            config=_training_config("transfer", profile, config),
+            model_config=profile.model,
+            n_holograms=experiment.n_holograms,
+            seed=config.seed,
+            backbone_path=None if experiment.variant == "scratch" else backbone,
+            data_signature=[
+                _store_signature(_stores(splits, [experiment.tissue], "train") + val),
+                nt,
+                plan.tile_size,
+            ],
+            extra={**experiment.labels(), "n_train_patches": nt},
+            log=context.log,
+        )
+        history = pd.read_parquet(out_dir / "history.parquet")
+        return dg.MaterializeResult(
+            metadata={
+                **_metadata(run, history, out_dir),
+                "n_train_tiles (Nt)": nt,
+                "pretrain_tiles_per_tissue (N)": dg.MetadataValue.float(float(n_pretrain)),
+                "effective_nt_ratio": dg.MetadataValue.float(float(nt / max(n_pretrain, 1e-9))),
+                "tile_size": int(np.asarray(open_patch_store(tiles_path).patch_size)),
+            }
+        )
+
+    return [pretrained_backbone, transferred_models]

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holo_pipeline.datasets.consistency import aligned_ecc, check_fov
 from holo_pipeline.datasets.processing import refine_heights
 from holo_pipeline.datasets.slides import super_resolve_task
-from holo_pipeline.defs.resources import build_resources
 from holo_pipeline.instrument import TISSUES, MicroscopeConfig, read_slide, simulate_slide
 from holo_pipeline.instrument.simulate import read_truth
+from holo_pipeline.profile import load_profile
+from holo_validation.consistency import aligned_ecc, check_fov
 
 
 def _simulate(root: Path, tissue: str, frame: int, seed: int = 2024) -> Path:
@@ -36,7 +36,7 @@ def _simulate(root: Path, tissue: str, frame: int, seed: int = 2024) -> Path:
 
 @pytest.fixture(scope="module")
 def mhpr():
-    return build_resources(profile="demo")["processing"].phase_retrieval()
+    return load_profile("demo").processing.phase_retrieval()
 
 
 @pytest.mark.parametrize("tissue", TISSUES)

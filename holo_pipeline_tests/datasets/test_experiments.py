@@ -3,27 +3,27 @@
 import numpy as np
 import pytest
 
-from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
-from holo_pipeline.evaluation.experiments import (
-    ExperimentPlan,
+from holo_pipeline.datasets.experiments import (
     TransferExperiment,
     n_transfer_tiles,
     select_tiles,
     tiles_per_patch,
 )
+from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
+from holo_pipeline.profile import load_profile
 from holo_pipeline.settings import ConfigError
 
 
 def test_partition_keys_round_trip_and_cover_both_tissues_and_variants():
     for profile in ("demo", "paper"):
-        plan = ExperimentPlan.for_profile(profile)
+        plan = load_profile(profile).plan
         keys = plan.partition_keys()
         assert len(keys) == len(set(keys))
         experiments = [TransferExperiment.from_key(k) for k in keys]
         assert [e.key for e in experiments] == keys
         assert {e.tissue for e in experiments} == {"prostate", "salivary_gland"}
         assert {e.variant for e in experiments} == {"frozen_rnn", "full_transfer", "scratch"}
-    paper = ExperimentPlan.for_profile("paper")
+    paper = load_profile("paper").plan
     assert paper.pretrain_holograms == 5
     assert "salivary_gland-frozen_rnn-r0.248-m4" in paper.partition_keys()
     assert "prostate-scratch-r0.121-m2" in paper.partition_keys()

@@ -17,8 +17,9 @@ varies, at a much smaller absolute N. Training still draws random 64-px crops (�
 the paper) from whatever tiles it gets, and the number of crops per epoch grows with Nt. The
 ``training_runs`` table records the Nt actually used (``n_train_patches``, in tiles).
 
-The plan is plain data (no Dagster, no TensorFlow); the Dagster partitions of
-``transferred_models`` are its :attr:`TransferExperiment.key` values.
+The plan is plain data (no Dagster, no TensorFlow) and lives beside the patch stores it selects
+from; the Dagster partitions of ``transferred_models`` are its :attr:`TransferExperiment.key`
+values.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from holo_pipeline.datasets.patch_store import PatchStore
-from holo_pipeline.evaluation.tables import VARIANTS
-from holo_pipeline.settings import ConfigError, profile_name
+from holo_pipeline.settings import ConfigError
 
 PRETRAIN_TISSUES = ("blood_smear", "pap_smear", "lung")
 TRANSFER_TISSUES = ("prostate", "salivary_gland")
+VARIANTS = ("frozen_rnn", "full_transfer", "scratch")
+"""Transfer variants: backbone with recurrent blocks frozen; backbone, all trainable; fresh weights
+(the paper's baseline). The order is the order of the ``transferred_models`` partition keys."""
 
 _KEY = re.compile(r"^(?P<tissue>[a-z_]+)-(?P<variant>[a-z_]+)-r(?P<ratio>\d+\.\d+)-m(?P<m>\d+)$")
 
@@ -87,39 +90,21 @@ class TransferExperiment:
 
 @dataclass(frozen=True)
 class ExperimentPlan:
-    """Pretraining tissues and M, and per transfer tissue its Nt/N ratios and Mt values."""
+    """Pretraining tissues and M, and per transfer tissue its Nt/N ratios and Mt values.
+
+    Each profile sets its own under ``profiles.<name>.plan`` in ``data_catalog.yaml`` (read by
+    :func:`holo_pipeline.profile.load_profile`). ``paper``: whole patches as tiles; M = 5; prostate
+    at Nt/N = 12.1 % (the paper's smallest; the other three ratios, 25/50/100 %, are our choice —
+    the paper names only 12.1 %) with Mt = 2; salivary gland at 24.8 % with Mt = 2, 3, 4.
+    ``demo``: 128-px tiles; M = 3; prostate at 12.1 % and 50 % with Mt = 2; salivary gland at
+    24.8 % with Mt = 2 — 9 transferred models, small enough for 2 CPU cores.
+    """
 
     pretrain_tissues: tuple[str, ...]
     pretrain_holograms: int
     transfer: tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...]
     tile_size: int | None = None
     variants: tuple[str, ...] = VARIANTS
-
-    @classmethod
-    def for_profile(cls, name: str | None = None) -> ExperimentPlan:
-        """The plan of profile ``name`` (default ``$HOLO_PROFILE``).
-
-        ``paper``: whole patches as tiles; M = 5; prostate at Nt/N = 12.1 % (the paper's
-        smallest; the other three ratios, 25/50/100 %, are our choice — the paper names only
-        12.1 %) with Mt = 2; salivary gland at 24.8 % with Mt = 2, 3, 4. ``demo``: 128-px tiles;
-        M = 3; prostate at 12.1 % and 50 % with Mt = 2; salivary gland at 24.8 % with Mt = 2 —
-        9 transferred models, small enough for 2 CPU cores.
-        """
-        if profile_name(name) == "paper":
-            return cls(
-                pretrain_tissues=PRETRAIN_TISSUES,
-                pretrain_holograms=5,
-                transfer=(
-                    ("prostate", (0.121, 0.25, 0.5, 1.0), (2,)),
-                    ("salivary_gland", (0.248,), (2, 3, 4)),
-                ),
-            )
-        return cls(
-            pretrain_tissues=PRETRAIN_TISSUES,
-            pretrain_holograms=3,
-            tile_size=128,
-            transfer=(("prostate", (0.121, 0.5), (2,)), ("salivary_gland", (0.248,), (2,))),
-        )
 
     def experiments(self) -> list[TransferExperiment]:
         """Every transferred model of the plan, in a stable order."""

@@ -13,10 +13,9 @@ import time
 
 from tqdm import tqdm
 
-from holo_pipeline.instrument.microscope import MicroscopeConfig
-from holo_pipeline.instrument.simulate import PROFILES, plan_cohort, simulate_cohort
-from holo_pipeline.instrument.slide_format import TISSUES
-from holo_pipeline.settings import landing_dir, profile_name
+from holo_pipeline.instrument import TISSUES, MicroscopeConfig, plan_cohort, simulate_cohort
+from holo_pipeline.profile import load_profile
+from holo_pipeline.settings import landing_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=tuple(PROFILES),
         default=None,
         help="cohort size: demo (176² frames, 3 patients per tissue) or paper (512² frames); "
         "default $HOLO_PROFILE or demo",
@@ -57,18 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate the requested cohort with a progress bar; return the exit status."""
-    profile = profile_name(args.profile)
+    cohort = load_profile(args.profile).cohort
     out = landing_dir() if args.out is None else args.out
     for name in ("slides", "fovs", "frame_size"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    frame = PROFILES[profile].frame_shape
+    frame = cohort.frame_shape
     if args.frame_size is not None:
         frame = (args.frame_size, args.frame_size)
     optics = MicroscopeConfig(frame_shape=frame)
     plans = plan_cohort(
-        profile=profile,
+        cohort,
         tissues=args.tissue,
         patients_per_tissue=args.slides,
         fovs_per_slide=args.fovs,
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
         slides = simulate_cohort(
             out,
-            profile=profile,
+            cohort,
             seed=args.seed,
             tissues=args.tissue,
             patients_per_tissue=args.slides,
