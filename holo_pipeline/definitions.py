@@ -18,13 +18,20 @@ import os
 
 import dagster as dg
 
-from holo_pipeline.defs.assets import evaluation, holograms, ingest, patches, training
+from holo_pipeline.defs.assets import (
+    evaluation,
+    holograms,
+    ingest,
+    patches,
+    simulator_truth,
+    training,
+)
 from holo_pipeline.defs.audit import audit_landing
 from holo_pipeline.defs.resources import build_resources
 from holo_pipeline.defs.sensors import automation_sensor, landing_sensor
 from holo_pipeline.profile import Profile, load_profile
 
-PHYSICS_MODULES = (ingest, holograms, patches)
+PHYSICS_MODULES = (ingest, holograms, patches, simulator_truth)
 """Modules whose assets and checks do not depend on the profile (their settings are resources)."""
 
 

@@ -172,9 +172,7 @@ def test_loading_the_code_location_reads_only_documented_holo_variables(tmp_path
     )
     reads = set(json.loads(out.stdout.strip().splitlines()[-1]))
     documented = {*profile_env_names(), "HOLO_DATA_ROOT", "HOLO_ROOT_DATA", root_env("archive")}
-    undocumented = {
-        r for r in reads if not (r in documented or r.startswith("HOLO_ROOT_"))
-    }
+    undocumented = {r for r in reads if not (r in documented or r.startswith("HOLO_ROOT_"))}
     assert reads, "the recorder saw no read at all (it would then prove nothing)"
     assert not undocumented, f"undocumented environment reads: {sorted(undocumented)}"
     readme = (REPO / "README.md").read_text() + (REPO / "data_catalog.yaml").read_text()

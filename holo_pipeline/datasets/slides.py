@@ -16,7 +16,7 @@ import numpy as np
 
 from holo_pipeline.datasets import processing
 from holo_pipeline.datasets.stores import open_field_store, open_hologram_store
-from holo_pipeline.instrument import RawSlide, is_slide_ready, read_slide, read_truth
+from holo_pipeline.instrument import RawSlide, is_slide_ready, read_slide
 
 SLIDE_ID = re.compile(r"[a-z0-9-]+")
 
@@ -57,16 +57,6 @@ def slide_fingerprint(path: str | os.PathLike[str]) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def true_heights(path: str | os.PathLike[str], fov_id: str) -> np.ndarray | None:
-    """The simulator's true z2 (metres) of one FOV, or ``None`` when the slide has no truth.
-
-    Used only for reporting the autofocus error; the physics never reads truth.
-    """
-    if not (Path(path) / "_truth" / f"{fov_id}.npz").is_file():
-        return None
-    return np.asarray(read_truth(path, fov_id).z2_m, dtype=np.float64)
 
 
 def super_resolve_task(

@@ -107,6 +107,11 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         tmp.write_bytes(buf.getvalue())
 
 
+def has_truth(slide_dir: str | os.PathLike[str], fov: str) -> bool:
+    """Whether ``fov`` of the slide has the simulator's truth (a real instrument writes none)."""
+    return (Path(slide_dir) / TRUTH_DIR / f"{fov}.npz").is_file()
+
+
 def read_truth(slide_dir: str | os.PathLike[str], fov: str) -> SimulationTruth:
     """Load the simulator's truth for one FOV of a simulated slide."""
     path = Path(slide_dir) / TRUTH_DIR / f"{fov}.npz"

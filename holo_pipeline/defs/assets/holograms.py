@@ -22,7 +22,6 @@ from holo_pipeline.datasets.slides import (
     autofocus_task,
     phase_retrieval_task,
     super_resolve_task,
-    true_heights,
 )
 from holo_pipeline.datasets.stores import (
     open_field_store,
@@ -190,7 +189,6 @@ def autofocused_heights(
     )
     rows = []
     for fov_id, (heights, outliers) in zip(slide.fov_ids, found, strict=True):
-        truth = true_heights(slide.path, fov_id)
         for h, (z, outlier) in enumerate(zip(heights, outliers, strict=True)):
             rows.append(
                 {
@@ -200,7 +198,6 @@ def autofocused_heights(
                     "z2_nominal_m": float(slide.z2_nominal_m[h]),
                     "z2_m": float(z),
                     "outlier": bool(outlier),
-                    "z2_true_m": float(truth[h]) if truth is not None else np.nan,
                 }
             )
     entry = catalog.entry("autofocused_heights")
@@ -214,10 +211,6 @@ def autofocused_heights(
         ),
         "path": dg.MetadataValue.path(str(path)),
     }
-    err = (table["z2_m"] - table["z2_true_m"]).abs().dropna()
-    if len(err):
-        metadata["autofocus_error_mean_um"] = float(err.mean() * 1e6)
-        metadata["autofocus_error_max_um"] = float(err.max() * 1e6)
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -314,11 +307,6 @@ def mhpr_ground_truth(
         ),
         "path": dg.MetadataValue.path(str(path)),
     }
-    if table["z2_true_m"].notna().all():
-        true_z2 = heights_by_fov(table, attrs["fov_ids"], column="z2_true_m")
-        err = np.abs(refined - np.stack(true_z2)) * 1e6
-        metadata["height_error_mean_um"] = float(err.mean())
-        metadata["height_error_max_um"] = float(err.max())
     return dg.MaterializeResult(metadata=metadata)
 
 
