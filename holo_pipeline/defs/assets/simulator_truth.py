@@ -15,7 +15,7 @@ from holo_pipeline.datasets.stores import open_field_store
 from holo_pipeline.defs.assets.holograms import autofocused_heights, mhpr_ground_truth
 from holo_pipeline.defs.partitions import slides_partitions
 from holo_pipeline.defs.resources import CatalogResource
-from holo_pipeline.instrument import read_slide, read_truth
+from holo_pipeline.instrument import read_truth
 from holo_pipeline.instrument.simulate import has_truth
 
 AUTOFOCUS_LIMIT_UM = 6.0
@@ -25,19 +25,30 @@ MHPR_LIMIT_UM = 2.0
 """The heights MH-PR focuses with are within this of the truth (the consistency target)."""
 
 
-def _true_heights(slide_path, fov_ids: list[str]) -> np.ndarray | None:
-    if not all(has_truth(slide_path, fov) for fov in fov_ids):
-        return None
-    return np.stack([np.asarray(read_truth(slide_path, fov).z2_m, np.float64) for fov in fov_ids])
+def _autofocused(catalog: CatalogResource, slide_id: str) -> tuple[np.ndarray, list[str]]:
+    table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
+    table = table.sort_values(["fov_id", "height_index"])
+    fov_ids = list(dict.fromkeys(table["fov_id"]))
+    found = np.stack([table.loc[table["fov_id"] == fov, "z2_m"].to_numpy() for fov in fov_ids])
+    return found, fov_ids
 
 
-def _result(found: np.ndarray, truth: np.ndarray | None, limit_um: float) -> dg.AssetCheckResult:
-    if truth is None:
+def _refocused(catalog: CatalogResource, slide_id: str) -> tuple[np.ndarray, list[str]]:
+    store = open_field_store(catalog.path("mhpr_ground_truth", slide_id=slide_id))
+    return np.asarray(store.z2, np.float64), list(store.attrs["fov_ids"])
+
+
+def _compare(catalog: CatalogResource, slide_id: str, heights, limit_um: float):
+    """Compare the heights ``heights(catalog, slide_id)`` finds with the slide's truth, if any."""
+    found, fov_ids = heights(catalog, slide_id)
+    slide = catalog.slide_path(slide_id)
+    if not all(has_truth(slide, fov) for fov in fov_ids):
         return dg.AssetCheckResult(
             passed=True,
             metadata={"simulated": False},
             description="not a simulated slide: no truth to compare with",
         )
+    truth = np.stack([np.asarray(read_truth(slide, fov).z2_m, np.float64) for fov in fov_ids])
     err = np.abs(found - truth) * 1e6
     return dg.AssetCheckResult(
         passed=bool(err.max() <= limit_um),
@@ -51,37 +62,26 @@ def _result(found: np.ndarray, truth: np.ndarray | None, limit_um: float) -> dg.
     )
 
 
+_TRUTH_CHECK = {"partitions_def": slides_partitions, "blocking": False}
+
+
 @dg.asset_check(
     asset=autofocused_heights,
-    partitions_def=slides_partitions,
-    blocking=False,
+    **_TRUTH_CHECK,
     description=f"Simulated slides: autofocused heights within {AUTOFOCUS_LIMIT_UM} µm of truth.",
 )
 def autofocused_heights_match_simulator_truth(
     context: dg.AssetCheckExecutionContext, catalog: CatalogResource
 ) -> dg.AssetCheckResult:
-    slide_id = context.partition_key
-    slide = read_slide(catalog.slide_path(slide_id))
-    table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
-    ordered = table.sort_values(["fov_id", "height_index"])
-    found = np.stack(
-        [ordered.loc[ordered["fov_id"] == fov, "z2_m"].to_numpy() for fov in slide.fov_ids]
-    )
-    return _result(found, _true_heights(slide.path, slide.fov_ids), AUTOFOCUS_LIMIT_UM)
+    return _compare(catalog, context.partition_key, _autofocused, AUTOFOCUS_LIMIT_UM)
 
 
 @dg.asset_check(
     asset=mhpr_ground_truth,
-    partitions_def=slides_partitions,
-    blocking=False,
+    **_TRUTH_CHECK,
     description=f"Simulated slides: MH-PR's refocused heights within {MHPR_LIMIT_UM} µm of truth.",
 )
 def mhpr_heights_match_simulator_truth(
     context: dg.AssetCheckExecutionContext, catalog: CatalogResource
 ) -> dg.AssetCheckResult:
-    slide_id = context.partition_key
-    slide = read_slide(catalog.slide_path(slide_id))
-    store = open_field_store(catalog.path("mhpr_ground_truth", slide_id=slide_id))
-    found = np.asarray(store.z2, np.float64)
-    fov_ids = list(store.attrs["fov_ids"])
-    return _result(found, _true_heights(slide.path, fov_ids), MHPR_LIMIT_UM)
+    return _compare(catalog, context.partition_key, _refocused, MHPR_LIMIT_UM)
