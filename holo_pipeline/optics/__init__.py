@@ -3,6 +3,10 @@ autofocus and multi-height phase retrieval.
 
 Lengths are SI metres, complex fields ``complex64`` arrays ``(H, W)``, intensities float arrays.
 Nothing here imports TensorFlow or Dagster.
+
+FFTs run on ``scipy.fft`` with the calling thread's workers: one thread unless the caller sets
+more with ``with scipy.fft.set_workers(n):`` (the pipeline does, per task, from the profile's
+``fft_workers``). Nothing here reads the environment.
 """
 
 from holo_pipeline.optics.autofocus import autofocus, tamura_of_gradient
