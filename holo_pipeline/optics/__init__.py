@@ -10,11 +10,16 @@ more with ``with scipy.fft.set_workers(n):`` (the pipeline does, per task, from 
 """
 
 from holo_pipeline.optics.autofocus import autofocus, tamura_of_gradient
-from holo_pipeline.optics.phase_retrieval import PhaseRetrievalResult, multi_height_phase_retrieval
+from holo_pipeline.optics.phase_retrieval import (
+    MHPRSettings,
+    PhaseRetrievalResult,
+    multi_height_phase_retrieval,
+)
 from holo_pipeline.optics.propagation import Propagator, propagate
 from holo_pipeline.optics.superres import estimate_shifts, shift_and_add, super_resolve
 
 __all__ = [
+    "MHPRSettings",
     "PhaseRetrievalResult",
     "Propagator",
     "autofocus",
