@@ -56,7 +56,7 @@ def run_slide(root: Path, slide_id: str, workers: int) -> dict[str, float]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            env=SINGLE_THREAD | {"HOLO_FFT_WORKERS": "1"},
+            env=SINGLE_THREAD,
         ) as cluster,
         dg.instance_for_test() as instance,
     ):

@@ -17,29 +17,30 @@ Three schedulers, chosen by configuration (``dask_scheduler``):
 ``distributed``
     A running ``dask.distributed`` scheduler at ``scheduler_address`` (a real cluster).
 
-FFT threads: each task runs with ``HOLO_FFT_WORKERS`` = ``fft_workers`` (read by
-:mod:`holo_pipeline.optics`), so ``n_workers × fft_workers`` threads run at most; keep that
-product ≤ the cores (the ``demo`` profile: 2 workers × 1 FFT thread on 2 cores). BLAS pools are
-limited through ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 in worker
-processes; with ``threads`` they are the process's (set ``OPENBLAS_NUM_THREADS=1`` in the
-environment of ``dagster dev`` to pin them: a pool cannot be resized once NumPy is loaded without
-``threadpoolctl``).
+FFT threads: each task runs inside ``scipy.fft.set_workers(fft_workers)``, entered in the task
+itself because the setting is thread-local (set around the submit, it would not reach Dask's
+worker threads or processes); :mod:`holo_pipeline.optics` transforms with it. So
+``n_workers × fft_workers`` threads run at most; keep that product ≤ the cores (the ``demo``
+profile: 2 workers × 1 FFT thread on 2 cores). BLAS pools are limited through
+``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 in the environment of the
+worker processes a ``processes`` cluster spawns; with ``threads`` they are the process's (set
+``OPENBLAS_NUM_THREADS=1`` in the environment of ``dagster dev`` to pin them: a pool cannot be
+resized once NumPy is loaded without ``threadpoolctl``).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import dask
+import scipy.fft
 
 T = TypeVar("T")
 
 SCHEDULERS = ("threads", "processes", "distributed")
-_FFT_ENV = "HOLO_FFT_WORKERS"
 _THREAD_ENVS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -64,10 +65,12 @@ class DaskSettings:
 
 
 def _with_fft_workers(fn: Callable[..., T], fft_workers: int) -> Callable[..., T]:
+    """Wrap ``fn`` so that it runs with ``fft_workers`` scipy.fft threads in whichever thread
+    (or worker process) executes it; the caller's setting is restored after."""
+
     def task(*args: Any) -> T:
-        # Same value from every task of a call, so setting it from several threads is harmless.
-        os.environ[_FFT_ENV] = str(fft_workers)
-        return fn(*args)
+        with scipy.fft.set_workers(fft_workers):
+            return fn(*args)
 
     task.__name__ = getattr(fn, "__name__", "task")
     return task
@@ -94,20 +97,14 @@ def map_tasks(
     if not delayed:
         return []
     if settings.scheduler == "threads":
-        previous = os.environ.get(_FFT_ENV)
-        try:
-            return list(dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers))
-        finally:
-            if previous is None:
-                os.environ.pop(_FFT_ENV, None)
-            else:
-                os.environ[_FFT_ENV] = previous
+        return list(dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers))
     from distributed import Client, LocalCluster
 
     if settings.scheduler == "distributed":
         with Client(settings.scheduler_address) as client:
             return _compute_on(client, delayed, on_done)
-    env = {name: "1" for name in _THREAD_ENVS} | {_FFT_ENV: str(settings.fft_workers)}
+    # The spawned worker processes' own BLAS/OpenMP pools: one thread each.
+    env = {name: "1" for name in _THREAD_ENVS}
     with (
         LocalCluster(
             n_workers=settings.n_workers,

@@ -52,33 +52,9 @@ class SuperResolvedFOV:
     height_shifts: np.ndarray
 
 
-@dataclass(frozen=True)
-class PhaseRetrievalSettings:
-    """How :func:`phase_retrieve_fov` runs MH-PR (the profile's ``mhpr_*`` settings).
-
-    Attributes
-    ----------
-    iterations
-        Forward-and-back sweeps.
-    momentum, momentum_cutoff_per_um
-        Heavy-ball momentum and the σ (cycles/µm) of the Gaussian band it is kept to; the plain
-        iteration converges slowly on large-scale phase (0 disables).
-    refocus_range_um
-        Half-range (µm) within which the heights' common offset is refocused on the retrieved
-        field; autofocus on zero-phase holograms reads short on phase-rich tissue (0 disables).
-    max_amplitude
-        Passive-sample constraint: sample-plane amplitudes above this (relative to clear glass)
-        are clipped after every sweep; it removes what is left of the twin image and the bias it
-        gives the refocus (0 disables).
-
-    See :func:`holo_pipeline.optics.multi_height_phase_retrieval`.
-    """
-
-    iterations: int = 20
-    momentum: float = 0.0
-    momentum_cutoff_per_um: float = 0.0
-    refocus_range_um: float = 0.0
-    max_amplitude: float = 0.0
+#: How :func:`phase_retrieve_fov` runs MH-PR (the profile's ``mhpr_*`` settings): the optics
+#: settings class itself, whose defaults are the shipped profiles'.
+PhaseRetrievalSettings = optics.MHPRSettings
 
 
 @dataclass(frozen=True)
@@ -216,6 +192,10 @@ def register_heights(
             wavelength=wavelength,
             pixel_size=pixel_size,
             iterations=refine_iterations,
+            # The plain iteration: these short retrievals only predict the holograms.
+            momentum=0.0,
+            refocus_range=0.0,
+            max_amplitude=0.0,
             propagator=propagator,
         ).field
         for k in range(1, stack.shape[0]):
@@ -302,6 +282,8 @@ def refine_heights(
             iterations=sweeps,
             momentum=_REFINE_MOMENTUM,
             momentum_cutoff=_REFINE_MOMENTUM_CUTOFF,
+            refocus_range=0.0,
+            max_amplitude=0.0,
             propagator=propagator,
         ).field
         # The scattered part's spectrum once; each trial distance is one inverse transform.

@@ -1,40 +1,26 @@
-"""The one place where optics FFTs are configured: the backend (``scipy.fft``) and its workers.
+"""The one place where optics FFTs are done: the backend, ``scipy.fft``.
 
-``HOLO_FFT_WORKERS`` sets the number of threads per transform (default ``-1``: all cores, as
-``scipy.fft`` understands it). Set it to ``1`` when several Dask workers share a machine so that the
-transforms do not oversubscribe the cores.
+Threads per transform are ``scipy.fft``'s own setting, not an argument of the optics functions:
+every transform here uses the calling thread's ``scipy.fft.get_workers()`` (1 unless set). Set it
+around the work with ``with scipy.fft.set_workers(n):`` (``-1``: all cores). The setting is
+thread-local, so a pool of threads sets it inside each task:
+:func:`holo_pipeline.datasets.compute.map_tasks` does, from the profile's ``fft_workers``.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.fft
-
-FFT_WORKERS_ENV = "HOLO_FFT_WORKERS"
-
-
-def fft_workers() -> int:
-    """Return the ``workers`` argument passed to every ``scipy.fft`` call in this package."""
-    raw = os.environ.get(FFT_WORKERS_ENV, "-1").strip()
-    try:
-        workers = int(raw)
-    except ValueError:
-        raise ValueError(f"{FFT_WORKERS_ENV} must be an integer, got {raw!r}") from None
-    if workers == 0:
-        raise ValueError(f"{FFT_WORKERS_ENV} must be non-zero (-1 for all cores), got 0")
-    return workers
 
 
 def fft2(x: np.ndarray, *, overwrite_x: bool = False) -> np.ndarray:
     """Forward 2-D FFT over the last two axes (dtype preserved: complex64 stays complex64)."""
-    return scipy.fft.fft2(x, overwrite_x=overwrite_x, workers=fft_workers())
+    return scipy.fft.fft2(x, overwrite_x=overwrite_x)
 
 
 def ifft2(x: np.ndarray, *, overwrite_x: bool = False) -> np.ndarray:
     """Inverse 2-D FFT over the last two axes (dtype preserved)."""
-    return scipy.fft.ifft2(x, overwrite_x=overwrite_x, workers=fft_workers())
+    return scipy.fft.ifft2(x, overwrite_x=overwrite_x)
 
 
 def next_fast_len(n: int) -> int:

@@ -1,12 +1,12 @@
-import os
-
 import pytest
+import scipy.fft
 
 from holo_pipeline.datasets.compute import DaskSettings, map_tasks
 
 
 def _fft_env(x):
-    return x, os.environ.get("HOLO_FFT_WORKERS")
+    """The task's argument and the scipy.fft workers of the thread that runs it."""
+    return x, str(scipy.fft.get_workers())
 
 
 def test_threads_keep_order_and_set_fft_workers_per_task():
@@ -28,6 +28,16 @@ def test_each_finished_task_is_reported_once_in_the_calling_process(scheduler):
     )
     assert out == [(i, "1") for i in range(4)]
     assert reports == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_fft_workers_reach_the_thread_running_each_task_and_not_the_caller(scheduler):
+    """scipy.fft's workers are thread-local: set inside each task, they reach Dask's pool threads
+    and worker processes, and the calling thread's setting is untouched."""
+    with scipy.fft.set_workers(1):
+        out = map_tasks(_fft_env, [(i,) for i in range(3)], DaskSettings(scheduler, 2, 2))
+        assert scipy.fft.get_workers() == 1
+    assert out == [(i, "2") for i in range(3)]
 
 
 def test_distributed_needs_an_address():
