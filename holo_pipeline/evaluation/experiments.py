@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from holo_pipeline.datasets.patch_store import PatchStore
-from holo_pipeline.evaluation.tables import VARIANTS
+from holo_pipeline.model.config import VARIANTS
 from holo_pipeline.settings import ConfigError, profile_name
 
 PRETRAIN_TISSUES = ("blood_smear", "pap_smear", "lung")

@@ -16,8 +16,10 @@ from typing import Literal
 
 from holo_pipeline.settings import ConfigError, profile_name
 
-VARIANTS = ("scratch", "frozen_rnn", "full_transfer")
-"""Variants: fresh weights; backbone with recurrent blocks frozen; backbone, all trainable."""
+VARIANTS = ("frozen_rnn", "full_transfer", "scratch")
+"""Transfer variants: the backbone with its recurrent blocks frozen; the backbone, all trainable;
+the same network from fresh weights. Tables, reports and the experiment plan list them in this
+order."""
 
 STAGES = ("pretrain", "transfer")
 PRECISIONS = ("auto", "float32", "mixed_float16")
