@@ -10,9 +10,10 @@
     one row per model per epoch: losses, validation MAE, seconds.
 
 Their schemas (columns, order, dtypes, which may be null) are the catalog's
-(``data_catalog.yaml``, ``datasets.<table>.columns``) and nowhere else: every table is conformed to
-it by :func:`conform` before it is written (with :func:`holo_pipeline.datasets.stores.write_parquet`),
-so that analysts get the documented columns from ``catalog.load_table``.
+(``data_catalog.yaml``, ``datasets.<table>.columns``) and nowhere else: every table is conformed
+to it by :func:`conform` before it is written (with
+:func:`holo_pipeline.datasets.stores.write_parquet`), so that analysts get the documented columns
+from ``catalog.load_table``.
 """
 
 from __future__ import annotations
