@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from holo_pipeline.datasets.patch_store import PatchStore, open_patch_store
+from holo_pipeline.datasets.splits import patient_leakage
 from holo_pipeline.evaluation.metrics import (
     ecc,
     mae,
@@ -55,8 +56,7 @@ def select_test_slides(splits: pd.DataFrame, tissue: str) -> pd.DataFrame:
     """
     rows = splits[splits["tissue"] == tissue]
     test = rows[rows["split"] == "test"]
-    seen = set(rows.loc[rows["split"] != "test", "patient_id"])
-    leaked = sorted(set(test["patient_id"]) & seen)
+    leaked = sorted(set(patient_leakage(rows)["patient_id"]) & set(test["patient_id"]))
     if leaked:
         raise SplitLeakError(f"dataset_splits: {tissue} test patients {leaked} also in train/val")
     if test.empty:
