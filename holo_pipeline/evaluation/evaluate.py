@@ -39,6 +39,7 @@ class EvalPatch:
 
     slide_id: str
     patient_id: str
+    fov_id: str
     patch_index: int
     inputs: np.ndarray
     target: np.ndarray
@@ -90,14 +91,26 @@ def iter_test_patches(
     """Yield the patches of the ``test`` slides with ``n_holograms`` heights each.
 
     ``max_patches`` caps the number of patches per slide (``None``: all of them).
+
+    Raises
+    ------
+    ValueError
+        If a patch store lacks the ``fov_ids`` its ``fov_index`` points into.
     """
     for row in test.itertuples(index=False):
         store = open_patch_store(row.patch_store)
+        fov_ids = store.attrs.get("fov_ids")
+        if fov_ids is None or (len(store.fov_index) and store.fov_index.max() >= len(fov_ids)):
+            raise ValueError(
+                f"patch store {store.path} needs attrs['fov_ids'] covering its fov_index, "
+                f"got {fov_ids!r}"
+            )
         n = store.n_patches if max_patches is None else min(store.n_patches, max_patches)
         for i in range(n):
             yield EvalPatch(
                 slide_id=str(row.slide_id),
                 patient_id=str(row.patient_id),
+                fov_id=str(fov_ids[int(store.fov_index[i])]),
                 patch_index=i,
                 inputs=np.asarray(store.inputs[i])[evaluation_heights(store, i, n_holograms)],
                 target=np.asarray(store.target[i]),
@@ -166,8 +179,8 @@ def evaluate_model(
     Returns
     -------
     records, kept
-        One dict per patch (``labels`` + slide_id, patient_id, patch_index + metrics) and the first
-        ``keep`` predictions.
+        One dict per patch (``labels`` + slide_id, patient_id, fov_id, patch_index + metrics) and
+        the first ``keep`` predictions.
     """
     records: list[dict[str, Any]] = []
     kept: list[np.ndarray] = []
@@ -182,6 +195,7 @@ def evaluate_model(
                     **labels,
                     "slide_id": patch.slide_id,
                     "patient_id": patch.patient_id,
+                    "fov_id": patch.fov_id,
                     "patch_index": patch.patch_index,
                     **patch_metrics(pred, patch.target),
                 }

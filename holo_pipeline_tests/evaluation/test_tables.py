@@ -41,6 +41,7 @@ def _metric_rows() -> list[dict]:
                     **labels,
                     "slide_id": "p-1",
                     "patient_id": "pat-1",
+                    "fov_id": "fov_000",
                     "patch_index": i,
                     **{m: base + i for m in METRICS},
                 }
