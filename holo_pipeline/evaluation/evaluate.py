@@ -75,14 +75,7 @@ def evaluation_heights(store: PatchStore, patch: int, n_holograms: int) -> np.nd
     n = store.n_heights
     if not 1 <= n_holograms <= n:
         raise ValueError(f"n_holograms must be in 1..{n}, got {n_holograms}")
-    order = np.arange(n)
-    heights_m = store.attrs.get("heights_m")
-    if heights_m is not None:
-        fov = int(store.fov_index[patch])
-        row = np.asarray(heights_m[fov], dtype=np.float64) if fov < len(heights_m) else None
-        if row is not None and row.shape == (n,) and np.all(np.isfinite(row)):
-            order = np.argsort(row, kind="stable")
-    return order[np.round(np.linspace(0, n - 1, n_holograms)).astype(int)]
+    return store.height_order(patch)[np.round(np.linspace(0, n - 1, n_holograms)).astype(int)]
 
 
 def iter_test_patches(
