@@ -27,6 +27,7 @@ from holo_pipeline.evaluation.evaluate import LABEL_KEYS, evaluate_runs, iter_te
 from holo_pipeline.evaluation.experiments import ExperimentPlan, TransferExperiment
 from holo_pipeline.evaluation.tables import (
     BACKBONE_DIRECT,
+    TABLES,
     evaluation_metrics_table,
     evaluation_summary_table,
     training_history_table,
@@ -35,7 +36,6 @@ from holo_pipeline.evaluation.tables import (
 from holo_pipeline.settings import profile_name
 
 EVALUATION_GROUP = "evaluation"
-TABLES = ("evaluation_metrics", "evaluation_summary", "training_runs", "training_history")
 _MODEL_DEPS = ["dataset_splits", pretrained_backbone.key, transferred_models.key]
 
 
