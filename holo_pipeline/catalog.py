@@ -166,6 +166,10 @@ class DatasetEntry:
             root_uri=roots.get(root),
         )
 
+    def dtypes(self) -> dict[str, str]:
+        """Column → pandas dtype of a table (:func:`pandas_dtype` of each catalog dtype)."""
+        return {col: pandas_dtype(dtype) for col, dtype in self.columns.items()}
+
     def base(
         self,
         root: str | os.PathLike[str] | None = None,
@@ -340,13 +344,25 @@ def load_table(name: str, root: str | os.PathLike[str] | None = None, **keys: st
     return pd.read_parquet(path)
 
 
+def pandas_dtype(dtype: str) -> str:
+    """The pandas dtype of a catalog column dtype: a nullable integer (``int64?``) is ``Int64``,
+    a nullable ``bool?`` is ``boolean``; any other is its name without the ``?``."""
+    base = dtype.rstrip("?")
+    if dtype.endswith("?") and base.startswith("int"):
+        return base.capitalize()
+    if dtype.endswith("?") and base == "bool":
+        return "boolean"
+    return base
+
+
 def empty_table(entry: DatasetEntry) -> pd.DataFrame:
     """An empty DataFrame with the catalog's columns and dtypes."""
     return conform_table(pd.DataFrame({c: [] for c in entry.columns}), entry)
 
 
 def conform_table(df: pd.DataFrame, entry: DatasetEntry) -> pd.DataFrame:
-    """Return ``df`` with exactly the catalog's columns, in catalog order, cast to their dtypes.
+    """Return ``df`` with exactly the catalog's columns, in catalog order, cast to their dtypes
+    (:meth:`DatasetEntry.dtypes`), on a fresh ``0 … n−1`` index.
 
     Raises
     ------
@@ -355,20 +371,9 @@ def conform_table(df: pd.DataFrame, entry: DatasetEntry) -> pd.DataFrame:
     """
     missing = [c for c in entry.columns if c not in df.columns]
     if missing:
-        raise ConfigError(f"table {entry.name!r} lacks catalog columns {missing}")
-    out = {}
+        raise ConfigError(f"table {entry.name!r} lacks columns {missing} listed in the catalog")
+    df = df.reset_index(drop=True)
     for col, dtype in entry.columns.items():
-        nullable = dtype.endswith("?")
-        base = dtype.rstrip("?")
-        series = df[col]
-        if not nullable and len(series) and series.isna().any():
-            raise ConfigError(f"table {entry.name!r}: column {col!r} ({base}) holds nulls")
-        if base == "string":
-            out[col] = series.astype("string")
-        elif nullable and base.startswith("float"):
-            out[col] = series.astype(base)
-        elif nullable and base.startswith("int"):
-            out[col] = series.astype(base.capitalize())
-        else:
-            out[col] = series.astype(base)
-    return pd.DataFrame(out, index=range(len(df)))
+        if not dtype.endswith("?") and df[col].isna().any():
+            raise ConfigError(f"table {entry.name!r}: column {col!r} ({dtype}) holds nulls")
+    return pd.DataFrame({col: df[col].astype(dtype) for col, dtype in entry.dtypes().items()})

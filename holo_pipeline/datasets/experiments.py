@@ -36,8 +36,9 @@ from holo_pipeline.settings import ConfigError
 PRETRAIN_TISSUES = ("blood_smear", "pap_smear", "lung")
 TRANSFER_TISSUES = ("prostate", "salivary_gland")
 VARIANTS = ("frozen_rnn", "full_transfer", "scratch")
-"""Transfer variants: backbone with recurrent blocks frozen; backbone, all trainable; fresh weights
-(the paper's baseline). The order is the order of the ``transferred_models`` partition keys."""
+"""Transfer variants: the backbone with its recurrent blocks frozen; the backbone, all trainable;
+the same network from fresh weights (the paper's baseline). Tables, reports, the plan and the
+``transferred_models`` partition keys list them in this order."""
 
 _KEY = re.compile(r"^(?P<tissue>[a-z_]+)-(?P<variant>[a-z_]+)-r(?P<ratio>\d+\.\d+)-m(?P<m>\d+)$")
 

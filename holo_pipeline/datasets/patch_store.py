@@ -58,6 +58,20 @@ class PatchStore:
     def patch_size(self) -> int:
         return int(self.inputs.shape[2])
 
+    def height_order(self, patch: int) -> np.ndarray:
+        """Height indices of ``patch`` sorted by its FOV's autofocused z2 (``attrs["heights_m"]``).
+
+        Index order when the store holds no finite z2 of every height for that FOV.
+        """
+        n = self.n_heights
+        heights_m = self.attrs.get("heights_m")
+        fov = int(self.fov_index[patch])
+        if heights_m is not None and fov < len(heights_m):
+            row = np.asarray(heights_m[fov], dtype=np.float64)
+            if row.shape == (n,) and np.all(np.isfinite(row)):
+                return np.argsort(row, kind="stable")
+        return np.arange(n)
+
 
 def _check_arrays(
     inputs: np.ndarray, target: np.ndarray, fov_index: np.ndarray, origin: np.ndarray

@@ -1,6 +1,8 @@
-"""Small PNG figures for people looking at a dataset (MH-PR convergence, amplitude and phase).
+"""Small PNG figures for people looking at a dataset (MH-PR convergence, amplitude and phase),
+and the one way figures reach the Dagster UI: PNG bytes inlined into Markdown.
 
-Rendered with Matplotlib's Agg backend into bytes; no display, no files.
+Rendered with Matplotlib's Agg backend into bytes; no display, no files. :func:`pyplot`,
+:func:`figure_png` and :func:`markdown_image` also serve :mod:`holo_pipeline.evaluation.figures`.
 """
 
 from __future__ import annotations
@@ -11,22 +13,35 @@ import io
 import numpy as np
 
 
-def _render(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight", metadata={"Software": None})
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (imported on first use; no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    return plt
+
+
+def figure_png(fig, *, dpi: int = 80) -> bytes:
+    """Render a Matplotlib figure to PNG bytes and close it.
+
+    The PNG carries no software tag, so the same figure renders to the same bytes.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    pyplot().close(fig)
     return buf.getvalue()
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    """A Markdown image with the PNG inlined as a data URI."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
 def residual_curve_png(residuals: np.ndarray, labels: list[str] | None = None) -> bytes:
     """Line plot of MH-PR residual against iteration, one line per FOV (log y axis)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     residuals = np.atleast_2d(np.asarray(residuals, dtype=np.float64))
     fig, ax = plt.subplots(figsize=(4, 2.6))
     for i, curve in enumerate(residuals):
@@ -37,16 +52,12 @@ def residual_curve_png(residuals: np.ndarray, labels: list[str] | None = None) -
         ax.set_yscale("log")
     if labels and len(labels) <= 8:
         ax.legend(fontsize=6)
-    return _render(fig)
+    return figure_png(fig)
 
 
 def field_thumbnail_png(field: np.ndarray, *, size: int = 128) -> bytes:
     """Amplitude and phase of a complex field side by side, subsampled to about ``size`` pixels."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     field = np.asarray(field)
     step = max(1, max(field.shape) // size)
     small = field[::step, ::step]
@@ -59,9 +70,4 @@ def field_thumbnail_png(field: np.ndarray, *, size: int = 128) -> bytes:
         ax.set_title(title, fontsize=8)
         ax.axis("off")
         fig.colorbar(shown, ax=ax, fraction=0.046)
-    return _render(fig)
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    """A Markdown image with the PNG inlined as a data URI."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return figure_png(fig)

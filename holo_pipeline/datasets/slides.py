@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ import numpy as np
 from holo_pipeline.datasets import processing
 from holo_pipeline.datasets.stores import open_field_store, open_hologram_store
 from holo_pipeline.instrument import RawSlide, is_slide_ready, read_slide
-
-SLIDE_ID = re.compile(r"[a-z0-9-]+")
+from holo_pipeline.instrument.slide_format import SLIDE_ID_RE
 
 
 def ready_slides(landing: str | os.PathLike[str]) -> dict[str, Path]:
@@ -33,7 +31,7 @@ def ready_slides(landing: str | os.PathLike[str]) -> dict[str, Path]:
         return {}
     found = {}
     for entry in sorted(root.iterdir()):
-        if entry.is_dir() and SLIDE_ID.fullmatch(entry.name) and is_slide_ready(entry):
+        if entry.is_dir() and SLIDE_ID_RE.fullmatch(entry.name) and is_slide_ready(entry):
             found[entry.name] = entry
     return found
 

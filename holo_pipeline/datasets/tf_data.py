@@ -80,18 +80,6 @@ def _as_stores(stores: Sequence[PatchStore | str | os.PathLike[str]]) -> list[Pa
     return opened
 
 
-def _height_order(store: PatchStore, patch: int) -> np.ndarray:
-    """Height indices of a patch sorted by autofocused z2 (index order if z2 is not stored)."""
-    n = store.n_heights
-    heights_m = store.attrs.get("heights_m")
-    if heights_m is not None:
-        fov = int(store.fov_index[patch])
-        row = np.asarray(heights_m[fov], dtype=np.float64) if fov < len(heights_m) else None
-        if row is not None and row.shape == (n,) and np.all(np.isfinite(row)):
-            return np.argsort(row, kind="stable")
-    return np.arange(n)
-
-
 def plan_epoch(
     stores: Sequence[PatchStore | str | os.PathLike[str]],
     *,
@@ -142,7 +130,7 @@ def plan_epoch(
         for p in range(store.n_patches):
             store_idx.append(s)
             patch_idx.append(p)
-            orders.append(_height_order(store, p))
+            orders.append(store.height_order(p))
     n_unique = len(store_idx)
     if n_unique == 0:
         raise ValueError("the patch stores hold no patches")

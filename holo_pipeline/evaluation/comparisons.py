@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from holo_pipeline.evaluation.tables import BACKBONE_DIRECT, VARIANTS
+from holo_pipeline.evaluation.tables import BACKBONE_DIRECT
+from holo_pipeline.model.config import VARIANTS
 
 PAPER = {
     "trainable_params": "frozen_rnn ~4.33 M vs > 36 M (full_transfer, scratch)",

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from holo_pipeline.datasets.patch_store import PatchStore, open_patch_store
+from holo_pipeline.datasets.splits import patient_leakage
 from holo_pipeline.evaluation.metrics import (
     ecc,
     mae,
@@ -38,6 +39,7 @@ class EvalPatch:
 
     slide_id: str
     patient_id: str
+    fov_id: str
     patch_index: int
     inputs: np.ndarray
     target: np.ndarray
@@ -55,8 +57,7 @@ def select_test_slides(splits: pd.DataFrame, tissue: str) -> pd.DataFrame:
     """
     rows = splits[splits["tissue"] == tissue]
     test = rows[rows["split"] == "test"]
-    seen = set(rows.loc[rows["split"] != "test", "patient_id"])
-    leaked = sorted(set(test["patient_id"]) & seen)
+    leaked = sorted(set(patient_leakage(rows)["patient_id"]) & set(test["patient_id"]))
     if leaked:
         raise SplitLeakError(f"dataset_splits: {tissue} test patients {leaked} also in train/val")
     if test.empty:
@@ -74,14 +75,7 @@ def evaluation_heights(store: PatchStore, patch: int, n_holograms: int) -> np.nd
     n = store.n_heights
     if not 1 <= n_holograms <= n:
         raise ValueError(f"n_holograms must be in 1..{n}, got {n_holograms}")
-    order = np.arange(n)
-    heights_m = store.attrs.get("heights_m")
-    if heights_m is not None:
-        fov = int(store.fov_index[patch])
-        row = np.asarray(heights_m[fov], dtype=np.float64) if fov < len(heights_m) else None
-        if row is not None and row.shape == (n,) and np.all(np.isfinite(row)):
-            order = np.argsort(row, kind="stable")
-    return order[np.round(np.linspace(0, n - 1, n_holograms)).astype(int)]
+    return store.height_order(patch)[np.round(np.linspace(0, n - 1, n_holograms)).astype(int)]
 
 
 def iter_test_patches(
@@ -90,14 +84,26 @@ def iter_test_patches(
     """Yield the patches of the ``test`` slides with ``n_holograms`` heights each.
 
     ``max_patches`` caps the number of patches per slide (``None``: all of them).
+
+    Raises
+    ------
+    ValueError
+        If a patch store lacks the ``fov_ids`` its ``fov_index`` points into.
     """
     for row in test.itertuples(index=False):
         store = open_patch_store(row.patch_store)
+        fov_ids = store.attrs.get("fov_ids")
+        if fov_ids is None or (len(store.fov_index) and store.fov_index.max() >= len(fov_ids)):
+            raise ValueError(
+                f"patch store {store.path} needs attrs['fov_ids'] covering its fov_index, "
+                f"got {fov_ids!r}"
+            )
         n = store.n_patches if max_patches is None else min(store.n_patches, max_patches)
         for i in range(n):
             yield EvalPatch(
                 slide_id=str(row.slide_id),
                 patient_id=str(row.patient_id),
+                fov_id=str(fov_ids[int(store.fov_index[i])]),
                 patch_index=i,
                 inputs=np.asarray(store.inputs[i])[evaluation_heights(store, i, n_holograms)],
                 target=np.asarray(store.target[i]),
@@ -166,8 +172,8 @@ def evaluate_model(
     Returns
     -------
     records, kept
-        One dict per patch (``labels`` + slide_id, patient_id, patch_index + metrics) and the first
-        ``keep`` predictions.
+        One dict per patch (``labels`` + slide_id, patient_id, fov_id, patch_index + metrics) and
+        the first ``keep`` predictions.
     """
     records: list[dict[str, Any]] = []
     kept: list[np.ndarray] = []
@@ -182,6 +188,7 @@ def evaluate_model(
                     **labels,
                     "slide_id": patch.slide_id,
                     "patient_id": patch.patient_id,
+                    "fov_id": patch.fov_id,
                     "patch_index": patch.patch_index,
                     **patch_metrics(pred, patch.target),
                 }

@@ -1,32 +1,17 @@
-"""Figures for the Dagster UI: PNG via matplotlib (Agg), embedded as Markdown data-URI images."""
+"""Figures of the evaluation for the Dagster UI, as Markdown images (PNG data URIs).
+
+Rendering and embedding are :mod:`holo_pipeline.datasets.previews`'s (:func:`figure_png`,
+:func:`markdown_image`), the one way figures reach the UI.
+"""
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def figure_markdown(fig, alt: str, *, dpi: int = 80) -> str:
-    """Render a matplotlib figure to PNG and return it as a Markdown image with a data URI."""
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"![{alt}](data:image/png;base64,{encoded})"
+from holo_pipeline.datasets.previews import figure_png, markdown_image, pyplot
 
 
 def reconstruction_panels(
@@ -36,7 +21,7 @@ def reconstruction_panels(
 
     Every array is a network tensor ``(P, P, 2)`` (real, imag). Returns Markdown.
     """
-    plt = _pyplot()
+    plt = pyplot()
     panels = {"input (back-propagated)": input_field, "ground truth (MH-PR)": target, **predictions}
     fig, axes = plt.subplots(2, len(panels), figsize=(2.2 * len(panels), 4.6), squeeze=False)
     amp_max = float(np.abs(target[..., 0] + 1j * target[..., 1]).max()) or 1.0
@@ -47,33 +32,26 @@ def reconstruction_panels(
         axes[0, col].set_title(name, fontsize=8)
         for row in range(2):
             axes[row, col].set_axis_off()
-    axes[0, 0].text(
-        -0.1,
-        0.5,
-        "amplitude",
-        transform=axes[0, 0].transAxes,
-        rotation=90,
-        va="center",
-        ha="right",
-        fontsize=8,
-    )
-    axes[1, 0].text(
-        -0.1,
-        0.5,
-        "phase",
-        transform=axes[1, 0].transAxes,
-        rotation=90,
-        va="center",
-        ha="right",
-        fontsize=8,
-    )
+    for row, label in enumerate(("amplitude", "phase")):
+        ax = axes[row, 0]
+        ax.text(
+            -0.1,
+            0.5,
+            label,
+            transform=ax.transAxes,
+            rotation=90,
+            va="center",
+            ha="right",
+            fontsize=8,
+        )
     fig.suptitle(title, fontsize=9)
-    return figure_markdown(fig, title, dpi=60)  # noisy images compress badly; keep metadata small
+    # noisy images compress badly; a lower dpi keeps the metadata small
+    return markdown_image(figure_png(fig, dpi=60), title)
 
 
 def bar_chart(frame: pd.DataFrame, *, value: str, label_columns: list[str], title: str) -> str:
     """Horizontal bars of ``value`` per row, labelled by ``label_columns``. Returns Markdown."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = frame[label_columns].astype(str).agg(" ".join, axis=1).tolist()
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(labels) + 1.2))
     ax.barh(range(len(labels)), frame[value].astype(float).to_numpy())
@@ -81,4 +59,4 @@ def bar_chart(frame: pd.DataFrame, *, value: str, label_columns: list[str], titl
     ax.invert_yaxis()
     ax.set_xlabel(value)
     ax.set_title(title, fontsize=9)
-    return figure_markdown(fig, title)
+    return markdown_image(figure_png(fig), title)

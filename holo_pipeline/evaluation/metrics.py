@@ -13,11 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-_FILTER_SIZE = 11
-_FILTER_SIGMA = 1.5
-_K1 = 0.01
-_K2 = 0.03
+from holo_pipeline.model.ssim_constants import (
+    MS_SSIM_WEIGHTS,
+    SSIM_FILTER_SIGMA,
+    SSIM_FILTER_SIZE,
+    SSIM_K1,
+    SSIM_K2,
+)
 
 
 def _pair(x: ArrayLike, y: ArrayLike, *, allow_complex: bool = True) -> tuple[np.ndarray, ...]:
@@ -147,7 +149,7 @@ def _downsample(image: np.ndarray) -> np.ndarray:
 
 def min_size_for_scales(scales: int) -> int:
     """Smallest image side for which :func:`ms_ssim` with ``scales`` scales is defined."""
-    return _FILTER_SIZE * 2 ** (scales - 1) - (2 ** (scales - 1) - 1)
+    return SSIM_FILTER_SIZE * 2 ** (scales - 1) - (2 ** (scales - 1) - 1)
 
 
 def max_scales(shape: tuple[int, ...], limit: int = len(MS_SSIM_WEIGHTS)) -> int:
@@ -196,9 +198,9 @@ def ms_ssim(x: ArrayLike, y: ArrayLike, *, max_val: float, scales: int = 5) -> f
     weights = np.asarray(MS_SSIM_WEIGHTS[:scales])
     if scales < len(MS_SSIM_WEIGHTS):
         weights = weights / weights.sum()
-    window = _gaussian_window(_FILTER_SIZE, _FILTER_SIGMA)
-    c1 = (_K1 * max_val) ** 2
-    c2 = (_K2 * max_val) ** 2
+    window = _gaussian_window(SSIM_FILTER_SIZE, SSIM_FILTER_SIGMA)
+    c1 = (SSIM_K1 * max_val) ** 2
+    c2 = (SSIM_K2 * max_val) ** 2
     terms = []
     for k in range(scales):
         if k > 0:

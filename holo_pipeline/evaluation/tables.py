@@ -1,4 +1,4 @@
-"""Schemas and builders of the four result tables (pandas, no Dagster, no TensorFlow).
+"""Builders of the four result tables (pandas, no Dagster, no TensorFlow).
 
 ``evaluation_metrics``
     one row per test patch per model: the reconstruction metrics.
@@ -9,9 +9,11 @@
 ``training_history``
     one row per model per epoch: losses, validation MAE, seconds.
 
-Every table is conformed to its schema (column order and dtype) by :func:`conform` before it is
-written (with :func:`holo_pipeline.datasets.stores.write_parquet`), so that analysts get the
-documented columns from ``catalog.load_table``.
+Their schemas (columns, order, dtypes, which may be null) are the catalog's
+(``data_catalog.yaml``, ``datasets.<table>.columns``) and nowhere else: every table is conformed
+to it by :func:`conform` before it is written (with
+:func:`holo_pipeline.datasets.stores.write_parquet`), so that analysts get the documented columns
+from ``catalog.load_table``.
 """
 
 from __future__ import annotations
@@ -22,84 +24,47 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-VARIANTS = ("frozen_rnn", "full_transfer", "scratch")
-"""Transfer variants: recurrent blocks frozen, everything trainable, same network from scratch."""
+from holo_pipeline.catalog import Catalog, DatasetEntry, conform_table, empty_table, load_catalog
+from holo_pipeline.model.config import VARIANTS
 
 BACKBONE_DIRECT = "backbone_direct"
 """Evaluation-only variant: the pretrained backbone applied to a new tissue without transfer."""
 
 METRICS = ("amplitude_rmse", "phase_rmse", "ecc", "mae", "ms_ssim")
 
-_KEYS: dict[str, str] = {
-    "model_key": "string",
-    "tissue": "string",
-    "variant": "string",
-    "nt_ratio": "float64",
-    "n_holograms": "int64",
-}
-
-SCHEMAS: dict[str, dict[str, str]] = {
-    "evaluation_metrics": {
-        **_KEYS,
-        "slide_id": "string",
-        "patient_id": "string",
-        "patch_index": "int64",
-        **dict.fromkeys(METRICS, "float64"),
-    },
-    "evaluation_summary": {
-        **{k: v for k, v in _KEYS.items() if k != "model_key"},
-        "n_patches": "int64",
-        **{f"{m}_{stat}": "float64" for m in METRICS for stat in ("mean", "std")},
-    },
-    "training_runs": {
-        **_KEYS,
-        "n_train_patches": "int64",
-        "trainable_params": "int64",
-        "total_params": "int64",
-        "seconds_per_epoch": "float64",
-        "epochs_run": "int64",
-        "best_epoch": "int64",
-        "epochs_to_baseline_best": "Int64",
-        "best_val_mae": "float64",
-        "model_path": "string",
-    },
-    "training_history": {
-        **_KEYS,
-        "epoch": "int64",
-        "g_loss": "float64",
-        "d_loss": "float64",
-        "val_mae": "float64",
-        "seconds": "float64",
-    },
-}
-"""Table name → {column: pandas dtype}. ``nt_ratio`` is 0 for the backbone and
-``backbone_direct`` (no data of the new tissue seen); ``epochs_to_baseline_best`` is missing (<NA>)
-for the backbone and for a model that never reached its scratch baseline's best validation MAE."""
+TABLES = ("evaluation_metrics", "evaluation_summary", "training_runs", "training_history")
+"""The result tables this module builds (each a dataset of the catalog)."""
 
 
-def conform(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+def _entry(name: str, catalog: Catalog | None) -> DatasetEntry:
+    if name not in TABLES:
+        raise ValueError(f"name must be one of {sorted(TABLES)}, got {name!r}")
+    return (catalog or load_catalog()).entry(name)
+
+
+def schema(name: str, catalog: Catalog | None = None) -> dict[str, str]:
+    """Column → pandas dtype of result table ``name``, as the catalog lists them.
+
+    ``catalog`` defaults to :func:`holo_pipeline.catalog.load_catalog` (``data_catalog.yaml``).
+    """
+    return _entry(name, catalog).dtypes()
+
+
+def conform(frame: pd.DataFrame, name: str, catalog: Catalog | None = None) -> pd.DataFrame:
     """Return ``frame`` with exactly the columns of table ``name``, in order, cast to its dtypes.
 
     Raises
     ------
     ValueError
-        If ``name`` is not a known table or a column is missing.
+        If ``name`` is not a result table, a column is missing, or a column the catalog does not
+        mark nullable holds nulls.
     """
-    if name not in SCHEMAS:
-        raise ValueError(f"name must be one of {sorted(SCHEMAS)}, got {name!r}")
-    schema = SCHEMAS[name]
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name}: frame lacks columns {missing}")
-    out = frame.loc[:, list(schema)].copy()
-    for column, dtype in schema.items():
-        out[column] = out[column].astype(dtype)
-    return out.reset_index(drop=True)
+    return conform_table(frame, _entry(name, catalog))
 
 
-def empty(name: str) -> pd.DataFrame:
+def empty(name: str, catalog: Catalog | None = None) -> pd.DataFrame:
     """An empty table ``name`` with its documented columns and dtypes."""
-    return conform(pd.DataFrame({c: pd.Series(dtype="object") for c in SCHEMAS[name]}), name)
+    return empty_table(_entry(name, catalog))
 
 
 def evaluation_metrics_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -79,6 +79,7 @@ SLIDE_YAML = "slide.yaml"
 TRUTH_DIR = "_truth"
 
 SLIDE_ID_RE = re.compile(r"[a-z0-9-]+")
+"""A slide id: lower-case letters, digits and hyphens (also a landing folder name)."""
 PATIENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 FOV_ID_RE = re.compile(r"[a-z0-9_-]+")
 

@@ -15,10 +15,10 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from holo_pipeline.datasets.experiments import VARIANTS  # defined with the plan that lists them
 from holo_pipeline.settings import ConfigError
 
-VARIANTS = ("scratch", "frozen_rnn", "full_transfer")
-"""Variants: fresh weights; backbone with recurrent blocks frozen; backbone, all trainable."""
+__all__ = ["PRECISIONS", "STAGES", "STRATEGIES", "VARIANTS", "RHMConfig", "TrainingConfig"]
 
 STAGES = ("pretrain", "transfer")
 PRECISIONS = ("auto", "float32", "mixed_float16")

@@ -20,11 +20,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-"""Per-scale exponents of Wang et al. (2003), finest scale first."""
+from holo_pipeline.model.ssim_constants import (
+    MS_SSIM_WEIGHTS,
+    SSIM_FILTER_SIGMA,
+    SSIM_FILTER_SIZE,
+    SSIM_K1,
+    SSIM_K2,
+)
 
-SSIM_FILTER_SIZE = 11
-SSIM_FILTER_SIGMA = 1.5
 _EPS = 1e-6
 
 
@@ -52,8 +55,8 @@ def _gaussian_window(channels: int) -> tf.Tensor:
 
 def _ssim_terms(x: tf.Tensor, y: tf.Tensor, window: tf.Tensor, max_val: float):
     """Per-image, per-channel mean luminance·contrast-structure and contrast-structure terms."""
-    c1 = (0.01 * max_val) ** 2
-    c2 = (0.03 * max_val) ** 2
+    c1 = (SSIM_K1 * max_val) ** 2
+    c2 = (SSIM_K2 * max_val) ** 2
 
     def blur(t):
         return tf.nn.depthwise_conv2d(t, window, strides=(1, 1, 1, 1), padding="VALID")

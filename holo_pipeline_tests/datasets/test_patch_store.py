@@ -45,3 +45,20 @@ def test_mismatched_shapes_are_rejected_before_anything_is_written(tmp_path):
             tmp_path / "s.zarr", inputs, target[:2], fov_index=fov, origin=origin, attrs={}
         )
     assert not any(tmp_path.iterdir())
+
+
+def test_height_order_sorts_by_each_fovs_z2(tmp_path):
+    inputs, target, _, origin = _arrays(n=3, m=3)
+    heights_m = [[5e-4, 4e-4, 6e-4], [4e-4, 6e-4, float("nan")]]  # FOV 1 lacks a height
+    path = write_patch_store(
+        tmp_path / "s.zarr",
+        inputs,
+        target,
+        fov_index=np.array([0, 1, 2]),  # FOV 2 has no z2 at all
+        origin=origin,
+        attrs={"heights_m": heights_m},
+    )
+    store = open_patch_store(path)
+    assert store.height_order(0).tolist() == [1, 0, 2]
+    assert store.height_order(1).tolist() == [0, 1, 2]
+    assert store.height_order(2).tolist() == [0, 1, 2]

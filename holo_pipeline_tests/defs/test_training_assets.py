@@ -13,7 +13,7 @@ import pytest
 from holo_pipeline.catalog import load_catalog, load_table
 from holo_pipeline.datasets.patch_store import write_patch_store
 from holo_pipeline.datasets.stores import write_parquet
-from holo_pipeline.evaluation.tables import SCHEMAS
+from holo_pipeline.evaluation import tables
 
 P = 64
 TISSUES = ("blood_smear", "pap_smear", "lung", "prostate", "salivary_gland")
@@ -105,7 +105,8 @@ def test_backbone_transfer_and_evaluation_tables(tmp_path, monkeypatch):
 
     # every table has its documented columns and dtypes, in the catalog as in the code
     catalog = load_catalog()
-    for name, schema in SCHEMAS.items():
+    for name in tables.TABLES:
+        schema = tables.schema(name)
         table = load_table(name)
         assert list(table.columns) == list(schema), name
         assert {c: str(t) for c, t in table.dtypes.items()} == schema, name

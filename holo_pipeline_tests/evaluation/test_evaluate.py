@@ -14,6 +14,7 @@ from holo_pipeline.evaluation.evaluate import (
     patch_metrics,
     select_test_slides,
 )
+from holo_pipeline.evaluation.tables import evaluation_metrics_table
 
 P = 24
 
@@ -34,6 +35,7 @@ def _store(root, slide_id: str, patient_id: str, marker: float, n: int = 3):
             "slide_id": slide_id,
             "patient_id": patient_id,
             "tissue": "prostate",
+            "fov_ids": ["fov_000"],
             "heights_m": [[5e-4, 4e-4, 6e-4, 4.5e-4]],
         },
     )
@@ -154,3 +156,55 @@ def test_evaluation_heights_spread_over_sorted_z2(splits):
     assert evaluation_heights(store, 0, 4).tolist() == [1, 3, 0, 2]
     with pytest.raises(ValueError, match="n_holograms"):
         evaluation_heights(store, 0, 5)
+
+
+def test_each_record_names_the_fov_its_patch_came_from(tmp_path):
+    fov_ids = ["fov_000", "fov_003", "fov_007"]
+    fov_index = np.array([2, 0, 2, 1], np.int32)
+    target = np.ones((4, P, P, 2), np.float32)
+    path = write_patch_store(
+        tmp_path / "pr-e.zarr",
+        np.repeat(target[:, None], 4, axis=1),
+        target,
+        fov_index=fov_index,
+        origin=np.zeros((4, 2), np.int32),
+        attrs={"slide_id": "pr-e", "patient_id": "pat-e", "tissue": "prostate", "fov_ids": fov_ids},
+    )
+    test = pd.DataFrame(
+        [
+            {
+                "slide_id": "pr-e",
+                "patient_id": "pat-e",
+                "tissue": "prostate",
+                "patch_store": str(path),
+            }
+        ]
+    )
+    labels = {
+        "model_key": "k",
+        "tissue": "prostate",
+        "variant": "scratch",
+        "nt_ratio": 0.1,
+        "n_holograms": 2,
+    }
+    records, _ = evaluate_model(lambda x: x[:, 0], test, n_holograms=2, labels=labels, batch_size=3)
+    table = evaluation_metrics_table(records)
+    assert list(table["patch_index"]) == [0, 1, 2, 3]
+    assert str(table["fov_id"].dtype) == "string"
+    for row in table.itertuples():
+        assert row.fov_id in fov_ids
+        assert row.fov_id == fov_ids[fov_index[row.patch_index]]
+
+
+def test_a_store_without_fov_ids_is_refused(tmp_path):
+    bare = write_patch_store(
+        tmp_path / "bare.zarr",
+        np.zeros((1, 4, P, P, 2)),
+        np.zeros((1, P, P, 2)),
+        fov_index=np.zeros(1),
+        origin=np.zeros((1, 2)),
+        attrs={},
+    )
+    test = pd.DataFrame([{"slide_id": "x", "patient_id": "y", "patch_store": str(bare)}])
+    with pytest.raises(ValueError, match="fov_ids"):
+        evaluate_model(lambda x: x[:, 0], test, n_holograms=2, labels={})

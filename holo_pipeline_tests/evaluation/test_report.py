@@ -31,6 +31,7 @@ def _tables():
                 "n_holograms": 2,
                 "slide_id": "s",
                 "patient_id": "p",
+                "fov_id": "fov_000",
                 "patch_index": 0,
                 **dict.fromkeys(METRICS, value),
             }

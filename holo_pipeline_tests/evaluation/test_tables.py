@@ -10,11 +10,12 @@ from holo_pipeline.datasets.stores import write_parquet
 from holo_pipeline.evaluation import comparisons as cmp
 from holo_pipeline.evaluation.tables import (
     METRICS,
-    SCHEMAS,
+    TABLES,
     conform,
     empty,
     evaluation_metrics_table,
     evaluation_summary_table,
+    schema,
     training_history_table,
     training_runs_table,
 )
@@ -40,6 +41,7 @@ def _metric_rows() -> list[dict]:
                     **labels,
                     "slide_id": "p-1",
                     "patient_id": "pat-1",
+                    "fov_id": "fov_000",
                     "patch_index": i,
                     **{m: base + i for m in METRICS},
                 }
@@ -47,11 +49,11 @@ def _metric_rows() -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("name", sorted(SCHEMAS))
+@pytest.mark.parametrize("name", sorted(TABLES))
 def test_empty_tables_have_documented_columns_and_dtypes(name):
     frame = empty(name)
-    assert list(frame.columns) == list(SCHEMAS[name])
-    assert {c: str(t) for c, t in frame.dtypes.items()} == SCHEMAS[name]
+    assert list(frame.columns) == list(schema(name))
+    assert {c: str(t) for c, t in frame.dtypes.items()} == schema(name)
 
 
 def test_conform_names_missing_columns():
@@ -71,7 +73,7 @@ def test_summary_mean_std_and_count(tmp_path):
     assert row["ecc_std"] == pytest.approx(1.0)  # sample std of 0.3, 1.3, 2.3
     path = write_parquet(summary, tmp_path / "t" / "summary.parquet")
     back = pd.read_parquet(path)
-    assert {c: str(t) for c, t in back.dtypes.items()} == SCHEMAS["evaluation_summary"]
+    assert {c: str(t) for c, t in back.dtypes.items()} == schema("evaluation_summary")
     assert not list(path.parent.glob(".*tmp*"))
 
 
@@ -118,7 +120,7 @@ def test_epochs_to_baseline_best():
             }
         )
     table = training_runs_table(runs, history)
-    assert {c: str(t) for c, t in table.dtypes.items()} == SCHEMAS["training_runs"]
+    assert {c: str(t) for c, t in table.dtypes.items()} == schema("training_runs")
     got = dict(zip(table["variant"], table["epochs_to_baseline_best"], strict=True))
     assert got["scratch"] == 4
     assert got["frozen_rnn"] == 2
@@ -133,7 +135,7 @@ def test_epochs_to_baseline_best():
     assert "| tissue |" in cmp.format_frame(seconds)
 
 
-@pytest.mark.parametrize("name", sorted(SCHEMAS))
+@pytest.mark.parametrize("name", sorted(TABLES))
 def test_load_table_returns_the_documented_columns_and_dtypes(name, tmp_path):
     from holo_pipeline.catalog import dataset_path, load_catalog, load_table
 

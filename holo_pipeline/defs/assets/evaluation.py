@@ -26,6 +26,7 @@ from holo_pipeline.evaluation import figures
 from holo_pipeline.evaluation.evaluate import LABEL_KEYS, evaluate_runs, iter_test_patches
 from holo_pipeline.evaluation.tables import (
     BACKBONE_DIRECT,
+    TABLES,
     evaluation_metrics_table,
     evaluation_summary_table,
     training_history_table,
@@ -34,7 +35,6 @@ from holo_pipeline.evaluation.tables import (
 from holo_pipeline.profile import Profile
 
 EVALUATION_GROUP = "evaluation"
-TABLES = ("evaluation_metrics", "evaluation_summary", "training_runs", "training_history")
 _MODEL_DEPS = ["dataset_splits", "pretrained_backbone", "transferred_models"]
 
 

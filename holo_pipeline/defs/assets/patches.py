@@ -12,7 +12,12 @@ import pandas as pd
 from holo_pipeline.catalog import conform_table, empty_table
 from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
 from holo_pipeline.datasets.slides import patches_task
-from holo_pipeline.datasets.splits import assign_splits, patient_leakage, split_coverage
+from holo_pipeline.datasets.splits import (
+    SPLITS,
+    assign_splits,
+    patient_leakage,
+    split_coverage,
+)
 from holo_pipeline.datasets.stores import open_field_store, open_hologram_store, write_parquet
 from holo_pipeline.defs.assets.holograms import (
     SLIDE_CHECK,
@@ -195,10 +200,7 @@ def dataset_splits(
             "n_slides": len(table),
             "n_patients": int(table[["tissue", "patient_id"]].drop_duplicates().shape[0]),
             "patches_per_split": dg.MetadataValue.json(
-                {
-                    s: int(table.loc[table["split"] == s, "n_patches"].sum())
-                    for s in ("train", "val", "test")
-                }
+                {s: int(table.loc[table["split"] == s, "n_patches"].sum()) for s in SPLITS}
             ),
             "patients_per_tissue_and_split": dg.MetadataValue.json(
                 {t: {k: int(v) for k, v in row.items()} for t, row in counts.iterrows()}
@@ -231,7 +233,7 @@ def dataset_splits_no_patient_leakage(catalog: CatalogResource) -> dg.AssetCheck
 )
 def dataset_splits_cover_each_tissue(catalog: CatalogResource) -> dg.AssetCheckResult:
     table = pd.read_parquet(catalog.path("dataset_splits"))
-    counts = split_coverage(table) if len(table) else pd.DataFrame(columns=["train", "val", "test"])
+    counts = split_coverage(table) if len(table) else pd.DataFrame(columns=list(SPLITS))
     eligible = counts[counts.sum(axis=1) >= 3]
     lacking = sorted(eligible.index[(eligible == 0).any(axis=1)])
     return dg.AssetCheckResult(
