@@ -43,6 +43,7 @@ _LAZY = {
     "load_generator": "holo_pipeline.model.training",
     "predict": "holo_pipeline.model.training",
     "resolve_runtime": "holo_pipeline.model.training",
+    "train_and_publish": "holo_pipeline.model.runs",
 }
 
 __all__ = ["STAGES", "VARIANTS", "RHMConfig", "TrainingConfig", *_LAZY]
