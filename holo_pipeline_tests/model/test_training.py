@@ -1,6 +1,7 @@
 import dataclasses
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
@@ -9,6 +10,7 @@ from holo_pipeline.model.config import TrainingConfig
 from holo_pipeline.model.training import (
     HISTORY_COLUMNS,
     TRAIN_METRICS,
+    ResumableEarlyStopping,
     build_gan,
     load_generator,
     predict,
@@ -128,3 +130,17 @@ def test_profiles_and_runtime_defaults():
     assert paper_transfer.precision == "auto" and paper_transfer.strategy == "auto"
     with pytest.raises(ConfigError, match="stage"):
         TrainingConfig.for_profile("demo", stage="finetune")
+
+
+@pytest.mark.parametrize(
+    ("patience", "stopped"), [(2, True), (3, False)], ids=["patience-spent", "patience-left"]
+)
+def test_resumed_early_stopping_counts_the_epochs_already_trained(patience, stopped):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    past = [0.5, 0.4, 0.45, 0.46]  # best at epoch 2, then two epochs without improvement
+    stopping = ResumableEarlyStopping(past, monitor="val_mae", patience=patience)
+    assert stopping.stopped_before(model) is stopped
+    assert not model.stop_training  # fit is skipped, not started stopped
+    if not stopped:  # one more epoch without improvement spends the patience
+        stopping.on_epoch_end(len(past), {"val_mae": 0.41})
+        assert model.stop_training
