@@ -1,11 +1,12 @@
 """Training cost of RH-M: frozen-RNN vs full transfer vs scratch, compiled vs eager, throughput.
 
-One run, prints ratios. What it measures (seconds per generator+discriminator step, median of
-timed steps after warm-up, the first traced call excluded):
+One run, prints ratios. What it measures (seconds per generator+discriminator step through
+``RHMGan.train_on_batch``, the step ``fit`` runs; median of timed steps after warm-up, the first
+traced call excluded):
 
 1. ``frozen_rnn`` / ``full_transfer`` / ``scratch`` step time at the demo size (the paper saw about
    20 % less time per epoch with the recurrent blocks frozen);
-2. the compiled ``tf.function`` step vs the same step run eagerly;
+2. the compiled step vs the same step run eagerly (``compile(run_eagerly=True)``);
 3. samples per second at the demo size (demo architecture, 64-px crops) and at the paper size
    (16 channels, 5 levels, 512 px, M = 5, batch 1, few steps).
 
@@ -26,8 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
-from holo_pipeline.model import RHMConfig, TrainingConfig, build_generator
-from holo_pipeline.model.training import GANTrainer, resolve_runtime
+from holo_pipeline.model import RHMConfig, build_generator
+from holo_pipeline.model.training import build_gan, resolve_runtime
+from holo_pipeline.profile import load_profile
 
 
 def _batch(config: RHMConfig, *, batch: int, m: int, size: int, seed: int = 0):
@@ -37,19 +39,19 @@ def _batch(config: RHMConfig, *, batch: int, m: int, size: int, seed: int = 0):
     return tf.constant(x), tf.constant(y)
 
 
-def _time_steps(step, x, y, *, steps: int, warmup: int = 2) -> float:
+def _time_steps(gan, x, y, *, steps: int, warmup: int = 2) -> float:
     for _ in range(warmup):
-        [float(v) for v in step(x, y)]
+        gan.train_on_batch(x, y)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        [float(v) for v in step(x, y)]  # float() waits for the step to finish
+        gan.train_on_batch(x, y)  # returns the losses as numbers: waits for the step to finish
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def _trainer(variant, model_config, config, backbone):
-    return GANTrainer(
+def _gan(variant, model_config, config, backbone):
+    return build_gan(
         variant,
         model_config=model_config,
         config=config,
@@ -66,8 +68,8 @@ def main() -> None:
     parser.add_argument("--skip-paper", action="store_true")
     args = parser.parse_args()
 
-    demo_model = RHMConfig.for_profile("demo")
-    demo = TrainingConfig.for_profile("demo", stage="transfer")
+    demo_model = load_profile("demo").model
+    demo = load_profile("demo").training("transfer")
     runtime = resolve_runtime(demo)
     print(f"TensorFlow {tf.__version__}; precision {runtime.precision}; CPU threads: "
           f"intra {tf.config.threading.get_intra_op_parallelism_threads()}, "
@@ -79,10 +81,11 @@ def main() -> None:
         build_generator(demo_model).save(backbone)
         per_step = {}
         for variant in ("frozen_rnn", "full_transfer", "scratch"):
-            trainer = _trainer(variant, demo_model, demo, backbone)
-            per_step[variant] = _time_steps(trainer.train_step, x, y, steps=args.steps)
+            gan = _gan(variant, demo_model, demo, backbone)
+            per_step[variant] = _time_steps(gan, x, y, steps=args.steps)
             if variant == "full_transfer":
-                eager = _time_steps(trainer.eager_train_step, x, y, steps=max(args.steps // 4, 3))
+                gan.compile(optimizer=None, run_eagerly=True)
+                eager = _time_steps(gan, x, y, steps=max(args.steps // 4, 3))
     print(f"\n[demo size] n_ch={demo_model.n_ch}, levels={demo_model.n_levels}, "
           f"batch={demo.batch_size}, M={m}, {size}x{size} px")  # fmt: skip
     for variant, seconds in per_step.items():
@@ -98,18 +101,16 @@ def main() -> None:
 
     if args.skip_paper:
         return
-    paper_model = RHMConfig.for_profile("paper")
-    paper = TrainingConfig.for_profile("paper", stage="transfer")
+    paper_model = load_profile("paper").model
+    paper = load_profile("paper").training("transfer")
     xp, yp = _batch(paper_model, batch=1, m=5, size=512)
     with tempfile.TemporaryDirectory() as tmp:
         backbone = Path(tmp) / "backbone.keras"
         build_generator(paper_model).save(backbone)
         results = {}
         for variant in ("frozen_rnn", "full_transfer"):
-            trainer = _trainer(variant, paper_model, paper, backbone)
-            results[variant] = _time_steps(
-                trainer.train_step, xp, yp, steps=args.paper_steps, warmup=1
-            )
+            gan = _gan(variant, paper_model, paper, backbone)
+            results[variant] = _time_steps(gan, xp, yp, steps=args.paper_steps, warmup=1)
     print(f"\n[paper size] n_ch=16, levels=5, batch=1, M=5, 512x512 px, "
           f"precision {resolve_runtime(paper).precision}")  # fmt: skip
     for variant, seconds in results.items():

@@ -39,11 +39,13 @@ _LAZY = {
     "generator_loss": "holo_pipeline.model.losses",
     "discriminator_loss": "holo_pipeline.model.losses",
     "TrainingResult": "holo_pipeline.model.training",
-    "GANTrainer": "holo_pipeline.model.training",
+    "RHMGan": "holo_pipeline.model.training",
+    "build_gan": "holo_pipeline.model.training",
     "train_model": "holo_pipeline.model.training",
     "load_generator": "holo_pipeline.model.training",
     "predict": "holo_pipeline.model.training",
     "resolve_runtime": "holo_pipeline.model.training",
+    "train_and_publish": "holo_pipeline.model.runs",
 }
 
 __all__ = ["STAGES", "VARIANTS", "RHMConfig", "TrainingConfig", *_LAZY]

@@ -1,18 +1,23 @@
-"""GAN training of RH-M: compiled train step, validation, early stopping, exact resume.
+"""GAN training of RH-M with ``keras.Model.fit``: resume, early stopping, history, TensorBoard.
 
 One call, :func:`train_model`, trains one variant (``scratch``, ``frozen_rnn``, ``full_transfer``)
 in a work directory and returns a :class:`TrainingResult`; calling it again on the same work
-directory resumes from the last epoch checkpoint. Each epoch's data (order, heights, crops,
-flips/rotations) is a pure function of ``(seed, epoch)`` (:mod:`holo_pipeline.datasets.tf_data`),
-so a resumed run sees exactly the batches an uninterrupted run would have seen; with
-``TrainingConfig.deterministic`` on a CPU the weights are bit-identical.
+directory resumes from the last epoch checkpoint. :class:`RHMGan` holds generator, discriminator
+and both optimizers and defines the GAN ``train_step``/``test_step``; ``fit`` compiles them. What
+Keras provides comes from its callbacks (``EarlyStopping``, ``CSVLogger``, ``TensorBoard``); three
+small callbacks here do what no Keras callback does exactly (see each one's docstring).
+
+Each epoch's data (order, heights, crops, flips/rotations) is a pure function of ``(seed, epoch)``
+(:mod:`holo_pipeline.datasets.tf_data`), and ``fit`` reads one stream of the epochs from the first
+one not yet trained, so a resumed run sees exactly the batches an uninterrupted run would have
+seen; with ``TrainingConfig.deterministic`` on a CPU the weights are bit-identical.
 
 Work directory layout::
 
-    run.json            variant, seed, M, config fingerprints (a resume must match them)
+    identity.json       variant, seed, M, config fingerprints (a resume must match them)
     checkpoints/        tf.train.CheckpointManager: G, D, both optimizers, best G, epoch counter
-    history.csv         one row per finished epoch
-    tensorboard/        scalar summaries per epoch
+    history.csv         keras.callbacks.CSVLogger: one row per finished epoch (epoch from 0)
+    tensorboard/        keras.callbacks.TensorBoard: train/ and validation/ epoch scalars
     generator.keras     the best-validation generator (float32), written when training ends
 """
 
@@ -33,7 +38,6 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.patch_store import PatchStore
@@ -205,62 +209,58 @@ def _check_variant(variant: str, backbone_path) -> None:
         raise ConfigError(f"backbone_path {backbone_path}: no such .keras file")
 
 
-class GANTrainer:
-    """Generator, discriminator, optimizers and the compiled train/validation steps of one run.
+TRAIN_METRICS = ("g_loss", "mae", "ms_ssim", "adversarial", "d_loss")
+"""What :meth:`RHMGan.train_step` reports (means over the epoch's steps)."""
+VALIDATION_METRICS = ("mae", "ms_ssim")
+"""What :meth:`RHMGan.test_step` reports (means over validation images; ``fit`` adds ``val_``)."""
 
-    Built inside the runtime's distribution scope under its precision policy. :func:`train_model`
-    drives it; the benchmarks call :meth:`train_step` / :meth:`eager_train_step` directly.
+
+class RHMGan(keras.Model):
+    """RH-M generator and discriminator trained together as a GAN (Huang et al., 2022).
+
+    ``fit`` drives it: :meth:`train_step` updates both networks on one batch with their own
+    optimizers (``opt_g``, ``opt_d``; loss-scaled under ``mixed_float16``) and :meth:`test_step`
+    measures the generator on a validation batch. Calling the model runs the generator. Build one
+    with :func:`build_gan`, which compiles it.
+
+    Parameters
+    ----------
+    generator, discriminator
+        Built networks (:func:`~holo_pipeline.model.networks.build_generator` and
+        :func:`~holo_pipeline.model.networks.build_discriminator`).
+    opt_g, opt_d
+        Their optimizers, built on their trainable variables.
+    config
+        The loss weights and MS-SSIM dynamic range.
     """
 
     def __init__(
         self,
-        variant: str,
+        generator: keras.Model,
+        discriminator: keras.Model,
         *,
-        model_config: RHMConfig,
+        opt_g: keras.optimizers.Optimizer,
+        opt_d: keras.optimizers.Optimizer,
         config: TrainingConfig,
-        steps_per_epoch: int,
-        seed: int,
-        backbone_path: str | os.PathLike[str] | None = None,
-        runtime: Runtime | None = None,
+        name: str = "rhm_gan",
     ) -> None:
-        _check_variant(variant, backbone_path)
-        self.variant = variant
-        self.model_config = model_config
-        self.config = config
-        self.runtime = runtime or resolve_runtime(config)
-        self.mixed = self.runtime.precision == "mixed_float16"
-        strategy = self.runtime.strategy
-        keras.utils.set_random_seed(seed)
-        with strategy.scope():
-            with dtype_policy(self.runtime.precision):
-                self.generator = build_generator(model_config)
-                self.discriminator = build_discriminator(model_config)
-            with dtype_policy("float32"):
-                self.best_generator = build_generator(model_config, name="rhm_generator_best")
-            if backbone_path is not None:
-                _copy_weights(load_generator(backbone_path), self.generator)
-            if variant == "frozen_rnn":
-                freeze_recurrent_blocks(self.generator)
-            # Optimizers are built after freezing so that they track only trainable weights.
-            self.opt_g = self._optimizer(config.lr_g, steps_per_epoch, "adam_generator")
-            self.opt_d = self._optimizer(config.lr_d, steps_per_epoch, "adam_discriminator")
-            self.opt_g.build(self.generator.trainable_variables)
-            self.opt_d.build(self.discriminator.trainable_variables)
-        _copy_weights(self.generator, self.best_generator)
-        self.train_step = tf.function(self._distributed_step, autograph=False)
-        self.validation_step = tf.function(self._distributed_validation, autograph=False)
+        super().__init__(name=name)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.opt_g = opt_g
+        self.opt_d = opt_d
+        self.training_config = config
+        self.mixed = isinstance(opt_g, keras.optimizers.LossScaleOptimizer)
+        self.train_trackers = [keras.metrics.Mean(name=key) for key in TRAIN_METRICS]
+        self.val_trackers = [keras.metrics.Mean(name=f"val_{key}") for key in VALIDATION_METRICS]
+        self.built = True
 
-    def _optimizer(self, lr: float, steps_per_epoch: int, name: str):
-        schedule = lr
-        if self.config.lr_decay_per_epoch < 1.0:
-            schedule = keras.optimizers.schedules.ExponentialDecay(
-                lr, decay_steps=max(steps_per_epoch, 1), decay_rate=self.config.lr_decay_per_epoch
-            )
-        opt = keras.optimizers.Adam(schedule, beta_1=self.config.adam_beta_1, name=name)
-        return keras.optimizers.LossScaleOptimizer(opt) if self.mixed else opt
+    def call(self, inputs, training: bool = False):
+        return self.generator(inputs, training=training)
 
-    def _replica_step(self, x, y):
-        cfg = self.config
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        cfg = self.training_config
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             y_hat = self.generator(x, training=True)
@@ -284,48 +284,191 @@ class GANTrainer:
         d_grads = d_tape.gradient(d_objective, d_vars)
         self.opt_g.apply_gradients(zip(g_grads, g_vars, strict=True))
         self.opt_d.apply_gradients(zip(d_grads, d_vars, strict=True))
-        return (parts["loss"], parts["mae"], parts["ms_ssim"], parts["adversarial"], d_loss)
+        values = (parts["loss"], parts["mae"], parts["ms_ssim"], parts["adversarial"], d_loss)
+        for tracker, value in zip(self.train_trackers, values, strict=True):
+            tracker.update_state(value)
+        return {key: t.result() for key, t in zip(TRAIN_METRICS, self.train_trackers, strict=True)}
 
-    def _distributed_step(self, x, y):
-        strategy = self.runtime.strategy
-        per_replica = strategy.run(self._replica_step, args=(x, y))
-        return tuple(
-            strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for v in per_replica
-        )
-
-    def eager_train_step(self, x, y):
-        """The same step without ``tf.function`` (for benchmarks and debugging)."""
-        return self._distributed_step(x, y)
-
-    def _replica_validation(self, x, y):
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        y = tf.cast(y, tf.float32)
         y_hat = tf.cast(self.generator(x, training=False), tf.float32)
-        abs_sum = tf.reduce_sum(tf.abs(y_hat - tf.cast(y, tf.float32)))
-        ssim_sum = tf.reduce_sum(ms_ssim(y, y_hat, max_val=self.config.ssim_dynamic_range))
-        n_values = tf.cast(tf.size(y), tf.float32)
-        return abs_sum, n_values, ssim_sum, tf.cast(tf.shape(y)[0], tf.float32)
-
-    def _distributed_validation(self, x, y):
-        strategy = self.runtime.strategy
-        per_replica = strategy.run(self._replica_validation, args=(x, y))
-        return tuple(strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica)
-
-    def distribute(self, dataset: tf.data.Dataset):
-        """Distribute ``dataset`` over the replicas (a no-op for the default strategy)."""
-        if isinstance(self.runtime.strategy, tf.distribute.MirroredStrategy):
-            return self.runtime.strategy.experimental_distribute_dataset(dataset)
-        return dataset
-
-    def validate(self, dataset: tf.data.Dataset) -> tuple[float, float]:
-        """Return validation ``(MAE, MS-SSIM)`` over ``dataset`` (means over pixels / images)."""
-        abs_sum = count = ssim_sum = images = 0.0
-        for x, y in self.distribute(dataset):
-            a, c, s, n = (float(v) for v in self.validation_step(x, y))
-            abs_sum, count, ssim_sum, images = abs_sum + a, count + c, ssim_sum + s, images + n
-        return abs_sum / max(count, 1.0), ssim_sum / max(images, 1.0)
+        # Per-image means; validation images have one size, so their mean is the pixel mean.
+        mae = tf.reduce_mean(tf.abs(y_hat - y), axis=[1, 2, 3])
+        values = (mae, ms_ssim(y, y_hat, max_val=self.training_config.ssim_dynamic_range))
+        for tracker, value in zip(self.val_trackers, values, strict=True):
+            tracker.update_state(value)
+        return {
+            key: t.result() for key, t in zip(VALIDATION_METRICS, self.val_trackers, strict=True)
+        }
 
     def learning_rates(self) -> tuple[float, float]:
         """Current learning rates of the generator and discriminator optimizers."""
         return float(self.opt_g.learning_rate), float(self.opt_d.learning_rate)
+
+
+def _optimizer(config: TrainingConfig, lr: float, steps_per_epoch: int, *, mixed: bool, name: str):
+    schedule = lr
+    if config.lr_decay_per_epoch < 1.0:
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            lr, decay_steps=max(steps_per_epoch, 1), decay_rate=config.lr_decay_per_epoch
+        )
+    opt = keras.optimizers.Adam(schedule, beta_1=config.adam_beta_1, name=name)
+    return keras.optimizers.LossScaleOptimizer(opt) if mixed else opt
+
+
+def build_gan(
+    variant: str,
+    *,
+    model_config: RHMConfig,
+    config: TrainingConfig,
+    steps_per_epoch: int,
+    seed: int,
+    backbone_path: str | os.PathLike[str] | None = None,
+    runtime: Runtime | None = None,
+) -> RHMGan:
+    """Build and compile the :class:`RHMGan` of one variant, ready for ``fit``/``train_on_batch``.
+
+    Built inside the runtime's distribution scope under its precision policy: the generator from
+    ``backbone_path`` for the transfer variants (recurrent blocks frozen for ``frozen_rnn``), a
+    fresh discriminator, and Adam optimizers whose learning rates decay by
+    ``config.lr_decay_per_epoch`` per ``steps_per_epoch`` steps.
+    """
+    _check_variant(variant, backbone_path)
+    runtime = runtime or resolve_runtime(config)
+    mixed = runtime.precision == "mixed_float16"
+    keras.utils.set_random_seed(seed)
+    with runtime.strategy.scope():
+        with dtype_policy(runtime.precision):
+            generator = build_generator(model_config)
+            discriminator = build_discriminator(model_config)
+        if backbone_path is not None:
+            _copy_weights(load_generator(backbone_path), generator)
+        if variant == "frozen_rnn":
+            freeze_recurrent_blocks(generator)
+        # Optimizers are built after freezing so that they track only trainable weights.
+        opt_g = _optimizer(config, config.lr_g, steps_per_epoch, mixed=mixed, name="adam_generator")
+        opt_d = _optimizer(
+            config, config.lr_d, steps_per_epoch, mixed=mixed, name="adam_discriminator"
+        )
+        opt_g.build(generator.trainable_variables)
+        opt_d.build(discriminator.trainable_variables)
+        gan = RHMGan(generator, discriminator, opt_g=opt_g, opt_d=opt_d, config=config)
+        # No compiled optimizer or loss: train_step applies both optimizers itself. No XLA, so
+        # that a GPU runs the same kernels as before and CPU runs stay deterministic.
+        gan.compile(optimizer=None, jit_compile=False)
+    return gan
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Checkpoint the whole training state after every epoch; :meth:`restore` resumes from it.
+
+    Why not ``keras.callbacks.BackupAndRestore``: it would save the same state (``save_weights`` of
+    the :class:`RHMGan` walks generator, discriminator and both optimizers), but it overwrites
+    ``latest.weights.h5`` in place and then writes the epoch number to a separate JSON file. A
+    kill between the two leaves epoch ``n + 1`` weights labelled epoch ``n``, so the resumed run
+    trains that epoch twice (not the uninterrupted run's weights), and a kill during either write
+    leaves a file the next run cannot read. ``tf.train.CheckpointManager`` writes a checkpoint's
+    files first and then its index by an atomic rename, with the epoch counter inside, so any kill
+    leaves the last complete epoch. It also holds the best-validation generator.
+    """
+
+    def __init__(self, directory: Path, objects: dict[str, object], *, max_to_keep: int) -> None:
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint = tf.train.Checkpoint(**objects, epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=max_to_keep
+        )
+
+    def restore(self) -> int:
+        """Restore the latest checkpoint, if any; return the number of epochs it had finished."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
+
+
+class EpochStatistics(keras.callbacks.Callback):
+    """Add ``lr_g``, ``lr_d``, ``seconds`` (training) and ``val_seconds`` to each epoch's logs.
+
+    Keras logs neither a GAN's two learning rates nor the time of an epoch's training apart from
+    its validation. Put it first among the callbacks: later ones see the added keys.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._validation_start = time.perf_counter()
+        self._seconds = self._val_seconds = 0.0
+
+    def on_test_begin(self, logs=None):
+        self._validation_start = time.perf_counter()
+        self._seconds = self._validation_start - self._start
+
+    def on_test_end(self, logs=None):
+        self._val_seconds = time.perf_counter() - self._validation_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        lr_g, lr_d = self.model.learning_rates()
+        logs.update(lr_g=lr_g, lr_d=lr_d, seconds=self._seconds, val_seconds=self._val_seconds)
+
+
+class BestGenerator(keras.callbacks.Callback):
+    """Keep a float32 copy of the generator of the lowest validation MAE so far.
+
+    ``ModelCheckpoint(save_best_only=True)`` would save the whole GAN to a file and forget its best
+    value on a resume; this copy lives in the checkpoint, and ``best`` starts from the history.
+    """
+
+    def __init__(self, best_generator: keras.Model, *, best: float = math.inf) -> None:
+        super().__init__()
+        self.best_generator, self.best = best_generator, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["val_mae"] < self.best:
+            self.best = logs["val_mae"]
+            _copy_weights(self.model.generator, self.best_generator)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` that first replays the validation history of the epochs already trained.
+
+    Keras's resets its best value and patience counter when ``fit`` starts, so a resumed run would
+    train longer than an uninterrupted one; replaying the past epochs through its own rule gives the
+    same stop.
+    """
+
+    def __init__(self, past: Sequence[float], **kwargs) -> None:
+        super().__init__(mode="min", **kwargs)
+        self.past = [float(v) for v in past]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for epoch, value in enumerate(self.past):
+            self.on_epoch_end(epoch, {self.monitor: value})
+
+    def stopped_before(self, model: keras.Model) -> bool:
+        """Whether the replayed history alone already stops training (then ``fit`` is skipped)."""
+        self.set_model(model)
+        model.stop_training = False
+        self.on_train_begin()
+        stopped, model.stop_training = model.stop_training, False
+        return stopped
+
+
+class EpochCallback(keras.callbacks.Callback):
+    """Call ``on_epoch(row)`` with the finished epoch's :data:`HISTORY_COLUMNS` row (1-based)."""
+
+    def __init__(self, on_epoch: Callable[[dict[str, float]], None]) -> None:
+        super().__init__()
+        self.on_epoch = on_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.on_epoch({"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:]}})
 
 
 def _write_atomic_text(path: Path, text: str) -> None:
@@ -333,22 +476,8 @@ def _write_atomic_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def _write_scalars(writer, row: dict, *, step: int) -> None:
-    """Write one epoch's history row as TensorBoard scalars.
-
-    Uses the core ``tf.summary.write`` with the scalars plugin's metadata, which needs no
-    ``tensorboard`` package at training time (only to view the logs).
-    """
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    with writer.as_default(step=step):
-        for key in HISTORY_COLUMNS[1:]:
-            tf.summary.write(key, tf.constant(row[key], tf.float32), metadata=metadata)
-    writer.flush()
-
-
 def _check_run_identity(workdir: Path, identity: dict) -> None:
-    path = workdir / "run.json"
+    path = workdir / "identity.json"
     if path.exists():
         stored = json.loads(path.read_text())
         if stored != identity:
@@ -361,11 +490,30 @@ def _check_run_identity(workdir: Path, identity: dict) -> None:
         _write_atomic_text(path, json.dumps(identity, indent=2, sort_keys=True))
 
 
-def _should_stop(history: pd.DataFrame, patience: int | None) -> bool:
-    if patience is None or history.empty:
-        return False
-    best_row = int(history["val_mae"].to_numpy().argmin())
-    return len(history) - 1 - best_row >= patience
+def _read_history(path: Path, epochs_done: int) -> pd.DataFrame:
+    """The logged rows of the first ``epochs_done`` epochs, as :data:`HISTORY_COLUMNS` (1-based)."""
+    if epochs_done == 0 or not path.exists():
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    logged = pd.read_csv(path).dropna()  # a row cut short by a kill is one to rerun
+    logged = logged[logged["epoch"] < epochs_done].assign(epoch=lambda d: d["epoch"] + 1)
+    return logged[list(HISTORY_COLUMNS)].reset_index(drop=True)
+
+
+def _epoch_stream(
+    epoch_data: Callable[[int], tf.data.Dataset], first: int, last: int
+) -> tf.data.Dataset:
+    """Epochs ``first .. last - 1`` of ``epoch_data`` one after another, built as they are reached.
+
+    ``fit`` with ``steps_per_epoch`` keeps one iterator across epochs, so epoch ``e`` of ``fit``
+    reads exactly ``epoch_data(e)``, whether or not the run was resumed.
+    """
+
+    def batches():
+        for epoch in range(first, last):
+            yield from epoch_data(epoch)
+
+    spec = epoch_data(first).element_spec
+    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(1)
 
 
 def train_model(
@@ -391,7 +539,7 @@ def train_model(
     train_stores, val_stores
         Patch stores (paths or open :class:`PatchStore`) for training and validation.
     config
-        Training settings, e.g. ``TrainingConfig.for_profile(name, stage="transfer")``.
+        Training settings, e.g. ``load_profile(name).training("transfer")``.
     workdir
         Where checkpoints, history and the final generator go; an existing run there is resumed
         (it must have the same variant, seed, M and settings except ``epochs``/``patience``).
@@ -402,7 +550,8 @@ def train_model(
     backbone_path
         The pretrained generator ``.keras`` for the transfer variants.
     model_config
-        Architecture; defaults to ``RHMConfig.for_profile()``. Must match the backbone's.
+        Architecture (default: the paper's, ``RHMConfig()``); a profile's is
+        ``load_profile(name).model``. Must match the backbone's.
     on_epoch
         Called after each epoch is checkpointed with its history row (``epoch`` counts from 1;
         losses, validation metrics, ``seconds``, ``val_seconds``), e.g. to report progress.
@@ -412,7 +561,7 @@ def train_model(
     TrainingResult
     """
     _check_variant(variant, backbone_path)
-    model_config = model_config or RHMConfig.for_profile()
+    model_config = model_config or RHMConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if config.deterministic:
@@ -453,75 +602,74 @@ def train_model(
         "backbone": None if backbone_path is None else str(Path(backbone_path).resolve()),
     }
     _check_run_identity(workdir, identity)
-    trainer = GANTrainer(
+    runtime = resolve_runtime(config)
+    gan = build_gan(
         variant,
         model_config=model_config,
         config=config,
         steps_per_epoch=n_train,
         seed=seed,
         backbone_path=backbone_path,
+        runtime=runtime,
     )
-    epoch_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    checkpoint = tf.train.Checkpoint(
-        generator=trainer.generator,
-        discriminator=trainer.discriminator,
-        best_generator=trainer.best_generator,
-        optimizer_generator=trainer.opt_g,
-        optimizer_discriminator=trainer.opt_d,
-        epoch=epoch_counter,
+    with runtime.strategy.scope(), dtype_policy("float32"):
+        best_generator = build_generator(model_config, name="rhm_generator_best")
+    _copy_weights(gan.generator, best_generator)
+    checkpoint = EpochCheckpoint(
+        workdir / "checkpoints",
+        {
+            "generator": gan.generator,
+            "discriminator": gan.discriminator,
+            "best_generator": best_generator,
+            "optimizer_generator": gan.opt_g,
+            "optimizer_discriminator": gan.opt_d,
+        },
+        max_to_keep=config.max_checkpoints,
     )
-    manager = tf.train.CheckpointManager(
-        checkpoint, workdir / "checkpoints", max_to_keep=config.max_checkpoints
-    )
+    start_epoch = checkpoint.restore()
     history_path = workdir / "history.csv"
-    rows: list[dict] = []
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        if history_path.exists():
-            done = pd.read_csv(history_path)
-            rows = done[done["epoch"] <= int(epoch_counter.numpy())].to_dict("records")
-    start_epoch = int(epoch_counter.numpy())
-    writer = tf.summary.create_file_writer(str(workdir / "tensorboard"))
-    history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-    best_val = float(history["val_mae"].min()) if rows else math.inf
-
-    epoch = start_epoch
-    while epoch < config.epochs and not _should_stop(history, config.patience):
-        start = time.perf_counter()
-        sums = np.zeros(5)
-        steps = 0
-        for x, y in trainer.distribute(epoch_data(epoch)):
-            sums += np.asarray([float(v) for v in trainer.train_step(x, y)])
-            steps += 1
-        seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        val_mae, val_ms_ssim = trainer.validate(val_data)
-        val_seconds = time.perf_counter() - start
-        means = sums / max(steps, 1)
-        lr_g, lr_d = trainer.learning_rates()
-        row = dict(
-            zip(HISTORY_COLUMNS, (
-                epoch + 1, *means.tolist(), val_mae, val_ms_ssim, lr_g, lr_d, seconds, val_seconds
-            ), strict=True)
-        )  # fmt: skip
-        rows.append(row)
-        history = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
-        if val_mae < best_val:
-            best_val = val_mae
-            _copy_weights(trainer.generator, trainer.best_generator)
-        _write_scalars(writer, row, step=epoch + 1)
+    done = _read_history(history_path, start_epoch)
+    # Drop the rows of epochs logged after the last checkpoint (a kill in between): they rerun.
+    if done.empty:
+        history_path.unlink(missing_ok=True)
+    else:
+        # CSVLogger's layout: Keras's 0-based epoch, then the logged keys in sorted order.
+        logged = done.assign(epoch=done["epoch"] - 1)
+        columns = ["epoch", *sorted(HISTORY_COLUMNS[1:])]
+        _write_atomic_text(history_path, logged[columns].to_csv(index=False))
+    stopping = None
+    if config.patience is not None:
+        past = done["val_mae"].tolist()
+        stopping = ResumableEarlyStopping(past, monitor="val_mae", patience=config.patience)
+    callbacks: list[keras.callbacks.Callback] = [
+        EpochStatistics(),
+        BestGenerator(
+            best_generator, best=float(done["val_mae"].min()) if start_epoch else math.inf
+        ),
+        *([stopping] if stopping is not None else []),
         # History first, checkpoint last: a kill in between re-runs this epoch identically.
-        _write_atomic_text(history_path, history.to_csv(index=False))
-        epoch += 1
-        epoch_counter.assign(epoch)
-        manager.save(checkpoint_number=epoch)
-        if on_epoch is not None:
-            on_epoch(row)
+        keras.callbacks.CSVLogger(str(history_path), append=True),
+        keras.callbacks.TensorBoard(str(workdir / "tensorboard"), write_graph=False),
+        checkpoint,
+        *([EpochCallback(on_epoch)] if on_epoch is not None else []),
+    ]
+    if start_epoch < config.epochs and not (stopping and stopping.stopped_before(gan)):
+        gan.fit(
+            _epoch_stream(epoch_data, start_epoch, config.epochs),
+            epochs=config.epochs,
+            initial_epoch=start_epoch,
+            steps_per_epoch=n_train,
+            shuffle=False,  # the epoch plans shuffle
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    history = _read_history(history_path, int(checkpoint.epoch.numpy()))
 
     generator_path = workdir / "generator.keras"
     with atomic_path(generator_path, suffix=".keras") as tmp:  # Keras insists on the extension
-        trainer.best_generator.save(tmp)
-    trainable, total = count_params(trainer.generator)
+        best_generator.save(tmp)
+    trainable, total = count_params(gan.generator)
     best_row = int(history["val_mae"].to_numpy().argmin())
     return TrainingResult(
         variant=variant,

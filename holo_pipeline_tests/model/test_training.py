@@ -1,13 +1,16 @@
 import dataclasses
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
 from holo_pipeline.datasets.tf_data import make_dataset
 from holo_pipeline.model.training import (
     HISTORY_COLUMNS,
-    GANTrainer,
+    TRAIN_METRICS,
+    ResumableEarlyStopping,
+    build_gan,
     load_generator,
     predict,
     train_model,
@@ -22,11 +25,10 @@ OVERFIT_STEPS = 60
 
 def test_tiny_model_overfits_one_batch(tiny_config, tiny_training, stores):
     config = dataclasses.replace(tiny_training, lr_g=3e-3, lr_decay_per_epoch=1.0)
-    trainer = GANTrainer(
-        "scratch", model_config=tiny_config, config=config, steps_per_epoch=1, seed=0
-    )
+    gan = build_gan("scratch", model_config=tiny_config, config=config, steps_per_epoch=1, seed=0)
     x, y = next(iter(make_dataset(stores[:1], n_holograms=3, batch_size=2, seed=0, crop_size=16)))
-    losses = [[float(v) for v in trainer.train_step(x, y)] for _ in range(OVERFIT_STEPS)]
+    steps = [gan.train_on_batch(x, y, return_dict=True) for _ in range(OVERFIT_STEPS)]
+    losses = [[step[key] for key in TRAIN_METRICS] for step in steps]  # g_loss, mae, ...
     g_loss = np.asarray([row[0] for row in losses])
     mae = np.asarray([row[1] for row in losses])
     assert np.all(np.isfinite(losses))
@@ -112,7 +114,7 @@ def test_misconfigured_runs_are_refused_before_training(
         big = dataclasses.replace(tiny_training, batch_size=4)
         train_model("scratch", config=big, workdir=tmp_path / "e", **kw)
     (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "run.json").write_text('{"variant": "scratch", "seed": 1}')
+    (tmp_path / "d" / "identity.json").write_text('{"variant": "scratch", "seed": 1}')
     with pytest.raises(ConfigError, match="different settings"):
         train_model("scratch", config=tiny_training, workdir=tmp_path / "d", **kw)
 
@@ -128,3 +130,17 @@ def test_profiles_and_runtime_defaults():
     assert paper_transfer.precision == "auto" and paper_transfer.strategy == "auto"
     with pytest.raises(ConfigError, match="stage"):
         load_profile("demo").training("finetune")
+
+
+@pytest.mark.parametrize(
+    ("patience", "stopped"), [(2, True), (3, False)], ids=["patience-spent", "patience-left"]
+)
+def test_resumed_early_stopping_counts_the_epochs_already_trained(patience, stopped):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    past = [0.5, 0.4, 0.45, 0.46]  # best at epoch 2, then two epochs without improvement
+    stopping = ResumableEarlyStopping(past, monitor="val_mae", patience=patience)
+    assert stopping.stopped_before(model) is stopped
+    assert not model.stop_training  # fit is skipped, not started stopped
+    if not stopped:  # one more epoch without improvement spends the patience
+        stopping.on_epoch_end(len(past), {"val_mae": 0.41})
+        assert model.stop_training

@@ -13,9 +13,6 @@ the same inputs (the work directory is named by a fingerprint of the training da
 """
 
 import dataclasses
-import hashlib
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,6 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.experiments import (
     ExperimentPlan,
     TransferExperiment,
@@ -32,11 +28,11 @@ from holo_pipeline.datasets.experiments import (
     tiles_per_patch,
 )
 from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
-from holo_pipeline.datasets.stores import write_parquet
 from holo_pipeline.defs.resources import CatalogResource
 from holo_pipeline.defs.schedules import nightly_retrain_condition
 from holo_pipeline.evaluation.comparisons import format_frame
-from holo_pipeline.model.config import RHMConfig, TrainingConfig
+from holo_pipeline.model.config import TrainingConfig
+from holo_pipeline.model.runs import store_signature, train_and_publish
 from holo_pipeline.profile import Profile
 
 MODELS_GROUP = "models"
@@ -76,113 +72,10 @@ def _training_config(stage: str, profile: Profile, run: TrainingRunConfig) -> Tr
     return config
 
 
-def _fingerprint(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def _stores(splits: pd.DataFrame, tissues: tuple[str, ...] | list[str], split: str) -> list[str]:
     rows = splits[splits["tissue"].isin(list(tissues)) & (splits["split"] == split)]
     rows = rows[rows["n_patches"] > 0].sort_values("slide_id")
     return [str(p) for p in rows["patch_store"]]
-
-
-def _store_signature(paths: list[str]) -> list[tuple[str, int]]:
-    """Path and modification time of each store, for the work-dir fingerprint.
-
-    Stores are replaced by a rename when rewritten, so a rewritten store has a new time and the
-    model trains afresh; an interrupted run on unchanged stores resumes from its checkpoints.
-    """
-    return [(p, Path(p).stat().st_mtime_ns) for p in sorted(paths)]
-
-
-class _EpochProgress:
-    """Logs ``epoch i/n`` with the losses and an ETA to the run log after every epoch."""
-
-    def __init__(self, variant: str, epochs: int, log) -> None:
-        self.variant, self.epochs, self.log = variant, epochs, log
-        self.seconds: list[float] = []
-
-    def __call__(self, row: dict[str, float]) -> None:
-        # ETA from the epochs this process ran (a resumed run's earlier epochs are not timed here)
-        self.seconds.append(float(row["seconds"]) + float(row["val_seconds"]))
-        epoch = int(row["epoch"])
-        eta = (self.epochs - epoch) * sum(self.seconds) / len(self.seconds)
-        self.log.info(
-            f"{self.variant}: epoch {epoch}/{self.epochs} g_loss={row['g_loss']:.4f} "
-            f"d_loss={row['d_loss']:.4f} val_mae={row['val_mae']:.4f} "
-            f"({row['seconds']:.1f} s, ETA {eta:.0f} s)"
-        )
-
-
-def _train_and_publish(
-    *,
-    variant: str,
-    out_dir: Path,
-    train_stores: list[str],
-    val_stores: list[str],
-    config: TrainingConfig,
-    model_config: RHMConfig,
-    n_holograms: int,
-    seed: int,
-    backbone_path: Path | None,
-    data_signature: Any,
-    extra: dict[str, Any],
-    log,
-) -> dict[str, Any]:
-    """Train in a fingerprinted work dir, then publish generator, history and run.json."""
-    from holo_pipeline.model import train_model
-
-    key = _fingerprint(
-        variant,
-        data_signature,
-        dataclasses.asdict(config),
-        dataclasses.asdict(model_config),
-        n_holograms,
-        seed,
-        _file_digest(backbone_path) if backbone_path else None,
-    )
-    workdir = out_dir / f"work-{key}"
-    for stale in out_dir.glob("work-*"):
-        if stale != workdir:
-            shutil.rmtree(stale, ignore_errors=True)
-    log.info(f"training {variant} in {workdir} ({len(train_stores)} train stores)")
-    result = train_model(
-        variant,
-        train_stores=train_stores,
-        val_stores=val_stores,
-        config=config,
-        workdir=workdir,
-        n_holograms=n_holograms,
-        seed=seed,
-        backbone_path=backbone_path,
-        model_config=model_config,
-        on_epoch=_EpochProgress(variant, config.epochs, log),
-    )
-    generator_path = out_dir / "generator.keras"
-    with atomic_path(generator_path) as tmp:
-        shutil.copyfile(result.generator_path, tmp)
-    write_parquet(result.history, out_dir / "history.parquet")
-    run = {
-        **extra,
-        "variant": variant,
-        "n_holograms": int(n_holograms),
-        "trainable_params": int(result.trainable_params),
-        "total_params": int(result.total_params),
-        "seconds_per_epoch": float(result.seconds_per_epoch),
-        "epochs_run": len(result.history),
-        "best_epoch": int(result.best_epoch),
-        "best_val_mae": float(result.best_val_mae),
-        "resumed_from_epoch": int(result.resumed_from_epoch),
-        "model_path": str(generator_path),
-        "seed": int(seed),
-    }
-    with atomic_path(out_dir / "run.json") as tmp:
-        tmp.write_text(json.dumps(run, indent=2))
-    return run
 
 
 def _metadata(run: dict[str, Any], history: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
@@ -283,8 +176,8 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         out_dir = catalog.path("pretrained_backbone")
         out_dir.mkdir(parents=True, exist_ok=True)
         n_patches = sum(open_patch_store(p).n_patches for p in train)
-        run = _train_and_publish(
-            variant="scratch",
+        run = train_and_publish(
+            "scratch",
             out_dir=out_dir,
             train_stores=train,
             val_stores=val,
@@ -293,8 +186,8 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             n_holograms=plan.pretrain_holograms,
             seed=config.seed,
             backbone_path=None,
-            data_signature=_store_signature(train + val),
-            extra={
+            data_signature=store_signature(train + val),
+            labels={
                 "model_key": "pretrained_backbone",
                 "tissue": "+".join(plan.pretrain_tissues),
                 "nt_ratio": 0.0,
@@ -336,8 +229,8 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             experiment, splits, plan, out_dir, config.seed
         )
         backbone = catalog.path("pretrained_backbone") / "generator.keras"
-        run = _train_and_publish(
-            variant=experiment.variant,
+        run = train_and_publish(
+            experiment.variant,
             out_dir=out_dir,
             train_stores=[str(tiles_path)],
             val_stores=val,
@@ -347,11 +240,11 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             seed=config.seed,
             backbone_path=None if experiment.variant == "scratch" else backbone,
             data_signature=[
-                _store_signature(_stores(splits, [experiment.tissue], "train") + val),
+                store_signature(_stores(splits, [experiment.tissue], "train") + val),
                 nt,
                 plan.tile_size,
             ],
-            extra={**experiment.labels(), "n_train_patches": nt},
+            labels={**experiment.labels(), "n_train_patches": nt},
             log=context.log,
         )
         history = pd.read_parquet(out_dir / "history.parquet")
