@@ -1,7 +1,8 @@
 """The demo and the UI agree: after ``holo-pipeline demo``, ``dagster dev`` finds nothing to do.
 
-The demo runs on a fresh data root with a tiny cohort (5 tissues x 3 patients, one 48x48-frame FOV
-per slide, 1 training epoch), through the whole graph; a second demo launches no run; then
+The demo runs on a fresh data root with a tiny cohort (5 tissues x 3 patients, one 48x48-frame
+FOV per slide, 64-px patches, 1 training epoch), through the whole graph; a second demo launches no
+run; then
 ``dagster dev`` (webserver + daemon, sensors every 15 s) runs for two minutes on the same
 ``DAGSTER_HOME``/``HOLO_DATA_ROOT`` and launches no run either.
 """
@@ -43,6 +44,7 @@ def test_after_the_demo_dagster_dev_launches_no_run(tmp_path, monkeypatch):
     root, home = tmp_path / "data", tmp_path / "dagster_home"
     env = env_for_subprocess(root, home)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the CLI quiets TensorFlow itself
+    env["HOLO_PATCH_SIZE"] = "64"  # the demo profile trains on 64-px crops
 
     first = _demo(root, env)
     # a quiet console: no Dagster preview/beta warnings, no TensorFlow C++ error lines
