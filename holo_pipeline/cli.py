@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -20,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "print the evaluation summary from stored tables",
     ),
 }
+# subcommands that import Dagster
+USES_DAGSTER = frozenset({"demo"})
 
 
 def _load(name: str):
@@ -38,9 +42,26 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_console(command: str) -> None:
+    """Keep the terminal to what a person wants to read; the event log keeps everything.
+
+    TensorFlow's C++ logging (info, warnings and the harmless errors it prints while probing for
+    GPUs) is off unless ``TF_CPP_MIN_LOG_LEVEL`` is set already; it must be set before TensorFlow
+    is imported. Dagster's preview/beta API warnings are about our code's use of Dagster, not
+    about the run, so they are silenced here, in the command's process only.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if command in USES_DAGSTER:
+        import dagster as dg
+
+        for category in (dg.PreviewWarning, dg.BetaWarning):
+            warnings.filterwarnings("ignore", category=category)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
+    _quiet_console(args.command)
     return int(_load(args.command).run(args) or 0)
 
 

@@ -1,38 +1,55 @@
-"""``holo-pipeline demo``: simulate the demo cohort and materialise the whole graph, incrementally.
+"""``holo-pipeline demo``: simulate the demo cohort; bring the graph up to date as the daemon would.
 
 1. Simulate the demo cohort into ``<root>/landing`` (slides that already exist are kept).
-2. Register every ready slide as a ``slides`` partition.
-3. Materialise, stage by stage, only the asset partitions that are missing or stale (code version
-   or an input's data version changed), against the persistent instance in ``$DAGSTER_HOME``
-   (default ``<root>/dagster_home``), so that ``dagster dev`` shows the same runs afterwards and a
-   second ``make demo`` with nothing changed launches no run at all.
-4. Print where the time went and the evaluation report (summary + the paper's comparisons).
+2. Evaluate the real ``landing_sensor``, as the sensor daemon does, and execute its run requests.
+3. Evaluate the assets' real automation conditions, as the automation sensor does
+   (:func:`dagster.evaluate_automation_conditions`), and execute what they request, tick after
+   tick, until nothing more is requested. The per-slide physics and the splits follow at once.
+   The models and evaluation tables carry a nightly condition (:mod:`holo_pipeline.defs.schedules`):
+   once nothing else is requested, the demo moves its automation clock past the next nightly tick,
+   so they are requested exactly when missing, or when their code or an input changed.
+4. Check that the daemon, starting with no cursor, would request nothing, and print where the time
+   went and the evaluation report (summary + the paper's comparisons).
 
-Staleness is Dagster's own (the UI's "stale"/"missing" badges), computed with
-``CachingStaleStatusResolver`` — an internal Dagster API, pinned by ``dagster>=1.13,<1.14``.
+Everything runs in process against the persistent instance in ``$DAGSTER_HOME`` (default
+``<root>/dagster_home``), through public Dagster APIs only, so ``dagster dev`` afterwards shows the
+same runs and finds nothing to do, and a second ``make demo`` with nothing changed launches no run.
+The demo's automation cursor and clock are kept in ``$DAGSTER_HOME/holo_demo_automation.json``.
 """
 
+from __future__ import annotations
+
 import argparse
+import datetime
+import json
 import os
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from holo_pipeline.settings import data_root, landing_dir
 
-PER_SLIDE_ASSETS = (
-    "raw_scans",
-    "super_resolved_holograms",
-    "autofocused_heights",
-    "mhpr_ground_truth",
-    "patch_dataset",
-)
-EVALUATION_ASSETS = (
-    "evaluation_metrics",
-    "evaluation_summary",
-    "training_runs",
-    "training_history",
-)
+DEMO_TAGS = {"holo/launched_by": "demo"}
+AUTOMATION_STATE = "holo_demo_automation.json"
+TRAINING_ASSETS = ("pretrained_backbone", "transferred_models")
+# Where each asset's run time is reported in "Where the time went".
+STAGE_OF = {
+    "raw_scans": "landing sensor: raw_scans",
+    "super_resolved_holograms": "per-slide physics (SR, autofocus, MH-PR, patches)",
+    "autofocused_heights": "per-slide physics (SR, autofocus, MH-PR, patches)",
+    "mhpr_ground_truth": "per-slide physics (SR, autofocus, MH-PR, patches)",
+    "patch_dataset": "per-slide physics (SR, autofocus, MH-PR, patches)",
+    "dataset_splits": "dataset_splits",
+    "pretrained_backbone": "pretrained_backbone",
+    "transferred_models": "transferred_models",
+}
+# One automation tick of the demo's clock; a "night" is long enough to pass at least one tick of
+# any cron schedule ($HOLO_RETRAIN_CRON may be weekly or monthly).
+TICK = datetime.timedelta(seconds=1)
+NIGHT = datetime.timedelta(days=366)
+MAX_TICKS = 500
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,59 +58,212 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--root", default=None, help="data root (default $HOLO_DATA_ROOT or ./data)"
     )
     parser.add_argument("--seed", type=int, default=0, help="cohort seed (default 0)")
+    parser.add_argument("--profile", default=None, help="profile (default $HOLO_PROFILE or demo)")
+    small = parser.add_argument_group("a smaller cohort (tests, a first look)")
+    small.add_argument("--patients-per-tissue", type=int, default=None, metavar="N")
+    small.add_argument("--fovs-per-slide", type=int, default=None, metavar="N")
+    small.add_argument("--frame-size", type=int, default=None, metavar="PX", help="square frames")
+    small.add_argument(
+        "--epochs", type=int, default=0, help="training epochs (default: the profile's)"
+    )
 
 
-class _Stale:
-    """Which asset partitions are missing or stale in ``instance`` for the graph of ``defs``."""
+class _AutomationState:
+    """The demo's automation cursor and clock, kept under ``DAGSTER_HOME`` between demos."""
 
-    def __init__(self, defs, instance) -> None:
+    def __init__(self, path: Path) -> None:
+        import dagster as dg
+
+        self.path = path
+        self.cursor: Any = None
+        self.clock = datetime.datetime.now(datetime.UTC)
+        if path.is_file():
+            try:
+                saved = json.loads(path.read_text())
+                self.cursor = dg.deserialize_value(saved["cursor"])
+                self.clock = max(self.clock, datetime.datetime.fromisoformat(saved["clock"]))
+            except (ValueError, KeyError, TypeError, dg.DagsterError):
+                self.cursor = None  # an old or damaged file: start as a fresh daemon would
+
+    def save(self) -> None:
+        import dagster as dg
+
+        text = json.dumps(
+            {"clock": self.clock.isoformat(), "cursor": dg.serialize_value(self.cursor)}
+        )
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.path)
+
+
+class _Runner:
+    """Executes run requests in process against the persistent instance; records the time."""
+
+    def __init__(self, defs, instance, epochs: int) -> None:
         self.defs = defs
         self.instance = instance
+        self.epochs = epochs
+        self.timings: dict[str, float] = defaultdict(float)
+        self.runs = 0
+        self._members = {
+            key: set(a.keys)
+            for a in defs.assets
+            if hasattr(a, "keys") and not a.can_subset
+            for key in a.keys
+        }
 
-    def needs_run(self, key: str, partition_key: str | None = None) -> bool:
+    def run(self, keys: Sequence[str], partition_key: str | None, tags: Mapping[str, str]) -> None:
         import dagster as dg
-        from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-        from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
-        from dagster._time import get_current_datetime
 
-        graph = self.defs.resolve_asset_graph()
-        view = AssetGraphView(
-            temporal_context=TemporalContext(
-                effective_dt=get_current_datetime(), last_event_id=None
-            ),
+        # a multi-asset that cannot be subset runs whole (the evaluation tables)
+        selection = set(keys)
+        for key in keys:
+            selection |= {k.to_user_string() for k in self._members.get(dg.AssetKey(key), ())}
+        selection = sorted(selection)
+        ops: dict[str, Any] = {}
+        if self.epochs:
+            ops = {
+                k: {"config": {"epochs": self.epochs}} for k in TRAINING_ASSETS if k in selection
+            }
+        start = time.perf_counter()
+        result = dg.materialize(
+            [*self.defs.assets, *self.defs.asset_checks],
+            selection=selection,
+            partition_key=partition_key,
             instance=self.instance,
-            asset_graph=graph,
+            resources=self.defs.resources,
+            tags={**tags, **DEMO_TAGS},
+            # the event log keeps every DEBUG event for the UI; the terminal only shows warnings
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}, "ops": ops},
+            raise_on_error=False,
         )
-        resolver = CachingStaleStatusResolver(self.instance, graph, view)
-        status = resolver.get_status(dg.AssetKey(key), partition_key)
-        return status in (StaleStatus.STALE, StaleStatus.MISSING)
+        spent = time.perf_counter() - start
+        where = f"{selection}" + (f" [{partition_key}]" if partition_key else "")
+        if not result.success:
+            raise RuntimeError(f"demo: run {result.run_id} failed for {where}; see the Dagster UI")
+        print(f"  materialised {where} in {spent:.1f} s", flush=True)
+        self.timings[STAGE_OF.get(selection[0], "evaluation tables")] += spent
+        self.runs += 1
 
 
-def _materialize(defs, instance, keys: Sequence[str], partition_key: str | None) -> float:
-    """Run ``keys`` (one partition) in process against ``instance``; return seconds."""
+def run_landing_sensor(defs, instance, runner: _Runner) -> int:
+    """Evaluate the landing sensor with no cursor, as a fresh daemon would; execute its requests."""
     import dagster as dg
 
-    start = time.perf_counter()
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=list(keys),
-        partition_key=partition_key,
-        instance=instance,
-        resources=defs.resources,
-        tags={"holo/launched_by": "demo"},
-        # the event log keeps every DEBUG event for the UI; the terminal only shows warnings
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        raise_on_error=False,
+    from holo_pipeline.defs.sensors import landing_sensor
+
+    context = dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+    result = landing_sensor(context)
+    if isinstance(result, dg.SkipReason):
+        return 0
+    for request in result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    for request in result.run_requests:
+        keys = [k.to_user_string() for k in request.asset_selection]
+        runner.run(keys, request.partition_key, request.tags)
+    return len(result.run_requests)
+
+
+def _parents(defs) -> dict[str, set[str]]:
+    specs = defs.resolve_all_asset_specs()
+    return {s.key.to_user_string(): {d.asset_key.to_user_string() for d in s.deps} for s in specs}
+
+
+def _ancestors(parents: Mapping[str, set[str]], key: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(parents.get(key, ()))
+    while todo:
+        k = todo.pop()
+        if k not in seen:
+            seen.add(k)
+            todo.extend(parents.get(k, ()))
+    return seen
+
+
+def requested_runs(defs, result) -> dict[str | None, list[str]]:
+    """The runs of one automation tick: requested assets by partition key, in dependency order.
+
+    A request whose upstream asset was requested in another run of the same tick waits for the
+    next tick (its condition then holds again: an input changed, or it is still missing), so that
+    a table is never computed from the models being retrained beside it.
+    """
+    parents = _parents(defs)
+    requested: dict[str | None, set[str]] = defaultdict(set)
+    for key in defs.resolve_all_asset_keys():
+        for pk in result.get_requested_partitions(key):
+            requested[pk].add(key.to_user_string())
+    runs: dict[str | None, list[str]] = {}
+    for pk, keys in requested.items():
+        elsewhere = {k for other, ks in requested.items() if other != pk for k in ks}
+        ready = [k for k in keys if not (_ancestors(parents, k) & elsewhere)]
+        if ready:
+            order = {k: len(_ancestors(parents, k)) for k in ready}
+            runs[pk] = sorted(ready, key=lambda k: (order[k], k))
+    return runs
+
+
+def _evaluate(defs, instance, state: _AutomationState) -> dict[str | None, list[str]]:
+    import dagster as dg
+
+    state.clock += TICK
+    result = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, evaluation_time=state.clock, cursor=state.cursor
     )
-    where = f"{list(keys)}" + (f" [{partition_key}]" if partition_key else "")
-    if not result.success:
-        raise RuntimeError(f"demo: run {result.run_id} failed for {where}; see the Dagster UI")
-    print(f"  materialised {where} in {time.perf_counter() - start:.1f} s", flush=True)
-    return time.perf_counter() - start
+    state.cursor = result.cursor
+    state.save()
+    return requested_runs(defs, result)
+
+
+def automation_tick(defs, instance, runner: _Runner, state: _AutomationState) -> int:
+    """One tick of the automation sensor at the demo's clock; execute its runs, return their count.
+
+    As under the daemon, the sensor ticks again while the requested runs are still queued (that
+    tick sees them requested, not yet written) before a later tick sees what they wrote; without
+    it a condition would take the request and the update for one event and miss the update.
+    """
+    runs = _evaluate(defs, instance, state)
+    if not runs:
+        return 0
+    while more := _evaluate(defs, instance, state):
+        for pk, keys in more.items():
+            runs[pk] = [*runs.get(pk, []), *(k for k in keys if k not in runs.get(pk, []))]
+    for pk, keys in runs.items():
+        runner.run(keys, pk, {})
+    return len(runs)
+
+
+def run_automation(defs, instance, runner: _Runner, state: _AutomationState) -> int:
+    """Tick until nothing is requested, even after a nightly tick; return the ticks evaluated."""
+    night_passed = False
+    for tick in range(1, MAX_TICKS + 1):
+        if automation_tick(defs, instance, runner, state):
+            night_passed = False
+        elif night_passed:
+            return tick
+        else:
+            # nothing more follows at once: let the nightly condition of the models see its tick
+            state.clock += NIGHT
+            night_passed = True
+    raise RuntimeError(f"demo: automation still requesting runs after {MAX_TICKS} ticks")
+
+
+def daemon_would_request(defs, instance) -> int:
+    """What a freshly started daemon would request: the landing sensor with no cursor, and the
+    automation sensor's first two ticks with no cursor."""
+    import dagster as dg
+
+    from holo_pipeline.defs.sensors import landing_sensor
+
+    context = dg.build_sensor_context(instance=instance, definitions=defs, resources=defs.resources)
+    landing = landing_sensor(context)
+    n = 0 if isinstance(landing, dg.SkipReason) else len(landing.run_requests)
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    return n + first.total_requested + second.total_requested
 
 
 def run(args: argparse.Namespace) -> int:
-    """Simulate, materialise what is missing or stale, print the timings and the report."""
+    """Simulate, bring the graph up to date as the daemon would, print timings and the report."""
     root = data_root(args.root)
     os.environ["HOLO_DATA_ROOT"] = str(root)
     os.environ.setdefault("DAGSTER_HOME", str(root / "dagster_home"))
@@ -104,58 +274,48 @@ def run(args: argparse.Namespace) -> int:
     # the repository's template (run queue, monitoring, retries); SQLite under DAGSTER_HOME
     if install_instance_config(home) is None and not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text("# Dagster instance of the holo_pipeline demo\n{}\n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
-    from holo_pipeline.instrument import simulate_cohort
+    from holo_pipeline.instrument import MicroscopeConfig, simulate_cohort
+    from holo_pipeline.profile import load_profile
 
+    profile = load_profile(args.profile)
     start = time.perf_counter()
     landing = landing_dir(root)
-    simulate_cohort(landing, profile="demo", seed=args.seed)
-    timings["simulate cohort (virtual microscope)"] = time.perf_counter() - start
-    print(f"cohort in {landing} ({timings['simulate cohort (virtual microscope)']:.1f} s)")
+    optics = None
+    if args.frame_size:
+        optics = MicroscopeConfig(frame_shape=(args.frame_size, args.frame_size))
+    simulate_cohort(
+        landing,
+        profile.cohort,
+        seed=args.seed,
+        patients_per_tissue=args.patients_per_tissue,
+        fovs_per_slide=args.fovs_per_slide,
+        optics=optics,
+    )
+    simulated = time.perf_counter() - start
+    print(f"cohort in {landing} ({simulated:.1f} s)")
 
     import dagster as dg
 
-    from holo_pipeline.datasets.slides import ready_slides
     from holo_pipeline.definitions import build_definitions
-    from holo_pipeline.defs.partitions import SLIDES
-
-    defs = build_definitions(root)
     from holo_pipeline.defs.instance import apply_pool_limits, release_slots_of_dead_runs
 
+    defs = build_definitions(profile, root)
+    apply_pool_limits(home)
     instance = dg.DagsterInstance.get()
-    apply_pool_limits(instance)
     # a demo killed mid-run leaves its run STARTED, holding pool slots that would block this one
-    release_slots_of_dead_runs(instance, tags={"holo/launched_by": "demo"})
-    slides = sorted(ready_slides(landing))
-    known = set(instance.get_dynamic_partitions(SLIDES))
-    new = [s for s in slides if s not in known]
-    if new:
-        instance.add_dynamic_partitions(SLIDES, new)
-    stale = _Stale(defs, instance)
+    release_slots_of_dead_runs(instance, tags=DEMO_TAGS)
+    runner = _Runner(defs, instance, args.epochs)
+    state = _AutomationState(home / AUTOMATION_STATE)
 
-    def stage(
-        name: str, keys: Sequence[str], partitions: Sequence[str | None], *, together=False
-    ) -> None:
-        spent = 0.0
-        for pk in partitions:
-            todo = [k for k in keys if stale.needs_run(k, pk)]
-            if todo:
-                # a stale asset makes everything after it in the stage stale as well; assets of
-                # one multi-asset (``together``) can only run together
-                start = 0 if together else keys.index(todo[0])
-                spent += _materialize(defs, instance, keys[start:], pk)
-        timings[name] = spent
-
-    from holo_pipeline.defs.assets.training import transfer_partitions
-
-    stage("per-slide physics (SR, autofocus, MH-PR, patches)", list(PER_SLIDE_ASSETS), slides)
-    stage("dataset_splits", ["dataset_splits"], [None])
-    stage("pretrained_backbone", ["pretrained_backbone"], [None])
-    stage("transferred_models", ["transferred_models"], transfer_partitions.get_partition_keys())
-    stage("evaluation tables", list(EVALUATION_ASSETS), [None], together=True)
+    # the automation sensor is running before slides land (on a new instance this first tick is
+    # its initial evaluation: eager conditions request what goes missing *after* it)
+    automation_tick(defs, instance, runner, state)
+    landed = run_landing_sensor(defs, instance, runner)
+    ticks = 1 + run_automation(defs, instance, runner, state)
+    leftover = daemon_would_request(defs, instance)
+    timings = {"simulate cohort (virtual microscope)": simulated, **runner.timings}
     timings["total"] = time.perf_counter() - t_all
 
     import pandas as pd
@@ -164,6 +324,11 @@ def run(args: argparse.Namespace) -> int:
     from holo_pipeline.evaluation.comparisons import format_frame
     from holo_pipeline.evaluation.report import render
 
+    print()
+    print(
+        f"{runner.runs} runs launched ({landed} by the landing sensor, the rest by automation over "
+        f"{ticks} ticks); a freshly started daemon would request {leftover}."
+    )
     print()
     print(render(load_table("evaluation_summary"), load_table("training_runs")))
     print()

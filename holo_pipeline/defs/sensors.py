@@ -28,6 +28,14 @@ def _requested(cursor: str | None) -> set[str]:
         ) from None
 
 
+def _raw_scans_materialised(instance: dg.DagsterInstance, slide_ids: list[str]) -> set[str]:
+    """The slides among ``slide_ids`` (known ``slides`` partitions) whose raw_scans exist."""
+    if not slide_ids:
+        return set()
+    status = instance.get_status_by_partition(raw_scans.key, slide_ids, slides_partitions) or {}
+    return {s for s, st in status.items() if st == dg.AssetPartitionStatus.MATERIALIZED}
+
+
 @dg.sensor(
     name="landing_sensor",
     target=[raw_scans],
@@ -38,18 +46,23 @@ def _requested(cursor: str | None) -> set[str]:
 def landing_sensor(
     context: dg.SensorEvaluationContext, catalog: CatalogResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Request each ready slide once.
+    """Request each ready slide whose ``raw_scans`` partition is not materialised, once.
 
     A slide is *ready* when its ``slide.yaml`` (written last by the instrument) is present and every
-    listed FOV is complete; a half-written slide is simply not seen yet. The cursor is the sorted
-    JSON list of slide ids already requested, so a slide is requested once across ticks; the run
-    key ``raw_scans:<slide_id>`` makes two racing ticks launch it once as well.
+    listed FOV is complete; a half-written slide is simply not seen yet. Whether a ready slide is
+    *new* is decided by the instance, which every route shares (this sensor under the daemon,
+    ``holo-pipeline demo``, a Materialize click): its ``raw_scans`` partition is not materialised.
+    The cursor (the sorted JSON list of slide ids requested so far) only keeps a slide whose run is
+    queued, running or failed from being requested again on every tick; the run key
+    ``raw_scans:<slide_id>`` makes two racing ticks, or a tick with a lost cursor, launch it once.
     """
     requested = _requested(context.cursor)
-    new = [s for s in ready_slides(catalog.landing()) if s not in requested]
+    candidates = [s for s in ready_slides(catalog.landing()) if s not in requested]
+    known = set(context.instance.get_dynamic_partitions(SLIDES))
+    done = _raw_scans_materialised(context.instance, [s for s in candidates if s in known])
+    new = [s for s in candidates if s not in done]
     if not new:
         return dg.SkipReason(f"no new ready slides in {catalog.landing()}")
-    known = set(context.instance.get_dynamic_partitions(SLIDES))
     to_add = [s for s in new if s not in known]
     context.log.info(f"new ready slides: {new}")
     return dg.SensorResult(

@@ -48,10 +48,10 @@ def test_instance_from_template_queues_runs_and_monitors_them(home):
 def test_pool_limits_are_applied_once_and_an_operators_limit_is_kept(home):
     with dg.DagsterInstance.get() as instance:
         instance.event_log_storage.set_concurrency_slots("gpu", 4)  # a 4-GPU node
-        assert apply_pool_limits(instance) == {"holo_cpu": POOL_LIMITS["holo_cpu"]}
+        assert apply_pool_limits(home) == {"holo_cpu": POOL_LIMITS["holo_cpu"]}
         limits = {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}
         assert limits["gpu"] == 4 and limits["holo_cpu"] == 2
-        assert apply_pool_limits(instance) == {}
+        assert apply_pool_limits(home) == {}
 
 
 def test_pools_of_the_definitions_have_limits_after_apply(home):
@@ -61,7 +61,7 @@ def test_pools_of_the_definitions_have_limits_after_apply(home):
     pools -= {None}
     assert pools == set(POOL_LIMITS)
     with dg.DagsterInstance.get() as instance:
-        apply_pool_limits(instance)
+        apply_pool_limits(home)
         for pool in pools:
             info = instance.event_log_storage.get_concurrency_info(pool)
             assert info.slot_count == POOL_LIMITS[pool]
@@ -69,7 +69,7 @@ def test_pools_of_the_definitions_have_limits_after_apply(home):
 
 def test_slots_of_a_dead_in_process_run_are_released(home):
     with dg.DagsterInstance.get() as instance:
-        apply_pool_limits(instance)
+        apply_pool_limits(home)
         storage = instance.event_log_storage
         run = instance.create_run_for_job(
             dg.Definitions(jobs=[_noop_job]).resolve_job_def("noop"),
