@@ -24,13 +24,15 @@ values.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from holo_pipeline.datasets.patch_store import PatchStore
+from holo_pipeline.datasets.patch_store import PatchStore, open_patch_store, write_patch_store
 from holo_pipeline.settings import ConfigError
 
 PRETRAIN_TISSUES = ("blood_smear", "pap_smear", "lung")
@@ -188,3 +190,54 @@ def select_tiles(
         "origin": np.asarray(origin, dtype=np.int32),
         "heights_m": heights_m,
     }
+
+
+def write_transfer_tiles(
+    experiment: TransferExperiment,
+    plan: ExperimentPlan,
+    *,
+    pretrain_stores: Sequence[str | os.PathLike[str]],
+    tissue_stores: Sequence[str | os.PathLike[str]],
+    path: str | os.PathLike[str],
+    seed: int,
+) -> tuple[Path, int, float]:
+    """Write the Nt training tiles of ``experiment`` as a patch store at ``path``.
+
+    N is counted on the pretraining tissues' train stores (``pretrain_stores``), Nt drawn from the
+    new tissue's (``tissue_stores``) with ``seed`` (see the module docstring).
+
+    Returns
+    -------
+    (path, Nt, N)
+
+    Raises
+    ------
+    ValueError
+        If the new tissue has no train store.
+    """
+    pretrain = [open_patch_store(p) for p in pretrain_stores]
+    per_patch = tiles_per_patch(pretrain[0].patch_size, plan.tile_size) if pretrain else 1
+    n_pretrain = sum(s.n_patches for s in pretrain) * per_patch / len(plan.pretrain_tissues)
+    stores = [open_patch_store(p) for p in tissue_stores]
+    if not stores:
+        raise ValueError(f"dataset_splits has no train slide with patches for {experiment.tissue}")
+    available = sum(s.n_patches for s in stores) * tiles_per_patch(
+        stores[0].patch_size, plan.tile_size
+    )
+    nt = n_transfer_tiles(experiment.nt_ratio, n_pretrain, available)
+    tiles = select_tiles(stores, nt, plan.tile_size, seed=seed)
+    written = write_patch_store(
+        path,
+        tiles["inputs"],
+        tiles["target"],
+        fov_index=tiles["fov_index"],
+        origin=tiles["origin"],
+        attrs={
+            **{k: stores[0].attrs.get(k) for k in ("tissue", "pixel_size_m", "wavelength_m")},
+            "slide_ids": [s.attrs.get("slide_id") for s in stores],
+            "heights_m": tiles["heights_m"],
+            "patch_size": int(tiles["inputs"].shape[2]),
+            "nt_ratio": experiment.nt_ratio,
+        },
+    )
+    return Path(written), nt, n_pretrain

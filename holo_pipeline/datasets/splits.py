@@ -139,3 +139,10 @@ def split_coverage(splits: pd.DataFrame) -> pd.DataFrame:
         .unstack(fill_value=0)
     )
     return counts.reindex(columns=list(SPLITS), fill_value=0)
+
+
+def patch_stores(splits: pd.DataFrame, tissues: Sequence[str], split: str) -> list[str]:
+    """Patch-store paths of the ``tissues``' slides in ``split`` that hold patches, by slide id."""
+    rows = splits[splits["tissue"].isin(list(tissues)) & (splits["split"] == split)]
+    rows = rows[rows["n_patches"] > 0].sort_values("slide_id")
+    return [str(p) for p in rows["patch_store"]]

@@ -75,3 +75,61 @@ def test_select_tiles_cuts_unique_squares(tmp_path):
     np.testing.assert_array_equal(again["origin"], tiles["origin"])
     with pytest.raises(ValueError, match=r"n_tiles must be in 1\.\.8"):
         select_tiles([store], 9, 16, seed=0)
+
+
+def test_transfer_tiles_are_nt_over_n_of_the_new_tissues_train_tiles(tmp_path):
+    import dataclasses
+
+    import pandas as pd
+
+    from holo_pipeline.datasets.experiments import write_transfer_tiles
+    from holo_pipeline.datasets.splits import patch_stores
+
+    def store(name, n, tissue):
+        target = np.ones((n, 32, 32, 2), np.float32)
+        return write_patch_store(
+            tmp_path / f"{name}.zarr",
+            np.repeat(target[:, None], 2, axis=1),
+            target,
+            fov_index=np.zeros(n, np.int32),
+            origin=np.zeros((n, 2), np.int32),
+            attrs={"tissue": tissue, "slide_id": name, "heights_m": [[1.0, 2.0]]},
+        )
+
+    rows = [  # three pretraining tissues with 2 train patches each; the new one has 4
+        *[("p-" + t, t, "train", 2) for t in ("blood_smear", "pap_smear", "lung")],
+        ("new-a", "prostate", "train", 3),
+        ("new-b", "prostate", "train", 1),
+        ("new-v", "prostate", "val", 2),
+        ("empty", "prostate", "train", 0),
+    ]
+    splits = pd.DataFrame(
+        [
+            {"slide_id": s, "tissue": t, "split": sp, "n_patches": n, "patch_store": str(p)}
+            for s, t, sp, n in rows
+            for p in [store(s, max(n, 1), t)]
+        ]
+    )
+    plan = dataclasses.replace(load_profile("demo").plan, tile_size=16)  # 4 tiles per patch
+    assert patch_stores(splits, ["prostate"], "train") == [
+        str(tmp_path / "new-a.zarr"),
+        str(tmp_path / "new-b.zarr"),
+    ]  # by slide id; the store without patches is left out
+    experiment = TransferExperiment("prostate", "frozen_rnn", 0.5, 2)
+    path, nt, n = write_transfer_tiles(
+        experiment,
+        plan,
+        pretrain_stores=patch_stores(splits, plan.pretrain_tissues, "train"),
+        tissue_stores=patch_stores(splits, ["prostate"], "train"),
+        path=tmp_path / "tiles.zarr",
+        seed=0,
+    )
+    assert n == 8  # 2 patches × 4 tiles per pretraining tissue
+    assert nt == 4  # round(0.5 × 8)
+    tiles = open_patch_store(path)
+    assert tiles.n_patches == 4 and tiles.patch_size == 16
+    assert tiles.attrs["slide_ids"] == ["new-a", "new-b"]
+    with pytest.raises(ValueError, match="no train slide with patches for prostate"):
+        write_transfer_tiles(
+            experiment, plan, pretrain_stores=[], tissue_stores=[], path=tmp_path / "x", seed=0
+        )

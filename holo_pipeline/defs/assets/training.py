@@ -20,14 +20,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from holo_pipeline.datasets.experiments import (
-    ExperimentPlan,
-    TransferExperiment,
-    n_transfer_tiles,
-    select_tiles,
-    tiles_per_patch,
-)
-from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
+from holo_pipeline.datasets.experiments import TransferExperiment, write_transfer_tiles
+from holo_pipeline.datasets.patch_store import open_patch_store
+from holo_pipeline.datasets.splits import patch_stores
 from holo_pipeline.defs.resources import CatalogResource
 from holo_pipeline.defs.schedules import nightly_retrain_condition
 from holo_pipeline.evaluation.comparisons import format_frame
@@ -72,12 +67,6 @@ def _training_config(stage: str, profile: Profile, run: TrainingRunConfig) -> Tr
     return config
 
 
-def _stores(splits: pd.DataFrame, tissues: tuple[str, ...] | list[str], split: str) -> list[str]:
-    rows = splits[splits["tissue"].isin(list(tissues)) & (splits["split"] == split)]
-    rows = rows[rows["n_patches"] > 0].sort_values("slide_id")
-    return [str(p) for p in rows["patch_store"]]
-
-
 def _metadata(run: dict[str, Any], history: pd.DataFrame, out_dir: Path) -> dict[str, Any]:
     shown = history[["epoch", "g_loss", "d_loss", "val_mae", "val_ms_ssim", "seconds"]]
     return {
@@ -110,42 +99,6 @@ def transfer_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(profile.plan.partition_keys())
 
 
-def _transfer_tiles_store(
-    experiment: TransferExperiment,
-    splits: pd.DataFrame,
-    plan: ExperimentPlan,
-    out_dir: Path,
-    seed: int,
-) -> tuple[Path, int, float]:
-    """Write the Nt training tiles of ``experiment`` as a patch store; return (path, Nt, N)."""
-    pretrain = [open_patch_store(p) for p in _stores(splits, plan.pretrain_tissues, "train")]
-    per_patch = tiles_per_patch(pretrain[0].patch_size, plan.tile_size) if pretrain else 1
-    n_pretrain = sum(s.n_patches for s in pretrain) * per_patch / len(plan.pretrain_tissues)
-    stores = [open_patch_store(p) for p in _stores(splits, [experiment.tissue], "train")]
-    if not stores:
-        raise ValueError(f"dataset_splits has no train slide with patches for {experiment.tissue}")
-    available = sum(s.n_patches for s in stores) * tiles_per_patch(
-        stores[0].patch_size, plan.tile_size
-    )
-    nt = n_transfer_tiles(experiment.nt_ratio, n_pretrain, available)
-    tiles = select_tiles(stores, nt, plan.tile_size, seed=seed)
-    path = write_patch_store(
-        out_dir / "train_tiles.zarr",
-        tiles["inputs"],
-        tiles["target"],
-        fov_index=tiles["fov_index"],
-        origin=tiles["origin"],
-        attrs={
-            **{k: stores[0].attrs.get(k) for k in ("tissue", "pixel_size_m", "wavelength_m")},
-            "slide_ids": [s.attrs.get("slide_id") for s in stores],
-            "heights_m": tiles["heights_m"],
-            "patch_size": int(tiles["inputs"].shape[2]),
-            "nt_ratio": experiment.nt_ratio,
-        },
-    )
-    return path, nt, n_pretrain
-
-
 def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     """``pretrained_backbone`` and ``transferred_models`` for ``profile`` (its plan partitions the
     transferred models; its architecture, training settings and plan version both)."""
@@ -167,8 +120,8 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     ) -> dg.MaterializeResult:
         """Pretrain the backbone from scratch on the pretraining tissues."""
         splits = pd.read_parquet(catalog.path("dataset_splits"))
-        train = _stores(splits, plan.pretrain_tissues, "train")
-        val = _stores(splits, plan.pretrain_tissues, "val")
+        train = patch_stores(splits, plan.pretrain_tissues, "train")
+        val = patch_stores(splits, plan.pretrain_tissues, "val")
         if not train or not val:
             raise ValueError(
                 f"dataset_splits has no train or val slide with patches for {plan.pretrain_tissues}"
@@ -218,15 +171,20 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         """Train one transferred model on Nt tiles of its tissue (see ``experiments`` for Nt/N)."""
         experiment = TransferExperiment.from_key(context.partition_key)
         splits = pd.read_parquet(catalog.path("dataset_splits"))
-        val = _stores(splits, [experiment.tissue], "val")
+        val = patch_stores(splits, [experiment.tissue], "val")
         if not val:
             raise ValueError(
                 f"dataset_splits has no val slide with patches for {experiment.tissue}"
             )
         out_dir = catalog.path("transferred_models", model_key=experiment.key)
         out_dir.mkdir(parents=True, exist_ok=True)
-        tiles_path, nt, n_pretrain = _transfer_tiles_store(
-            experiment, splits, plan, out_dir, config.seed
+        tiles_path, nt, n_pretrain = write_transfer_tiles(
+            experiment,
+            plan,
+            pretrain_stores=patch_stores(splits, plan.pretrain_tissues, "train"),
+            tissue_stores=patch_stores(splits, [experiment.tissue], "train"),
+            path=out_dir / "train_tiles.zarr",
+            seed=config.seed,
         )
         backbone = catalog.path("pretrained_backbone") / "generator.keras"
         run = train_and_publish(
@@ -240,7 +198,7 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             seed=config.seed,
             backbone_path=None if experiment.variant == "scratch" else backbone,
             data_signature=[
-                store_signature(_stores(splits, [experiment.tissue], "train") + val),
+                store_signature(patch_stores(splits, [experiment.tissue], "train") + val),
                 nt,
                 plan.tile_size,
             ],
