@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,8 +34,8 @@ import dagster as dg
 
 from holo_pipeline.defs.instance import apply_pool_limits, install_instance_config
 from holo_pipeline.defs.sensors import AUTOMATION_INTERVAL_S, LANDING_INTERVAL_S
+from holo_pipeline_tests.dagster_dev import DagsterDev
 from holo_pipeline_tests.defs.conftest import env_for_subprocess, small_slide
-from holo_pipeline_tests.defs.test_dagster_dev import REPO, _free_port, _up
 from holo_pipeline_tests.ops.outputs import SLIDE_ASSETS
 
 POOL = "holo_cpu"
@@ -166,33 +164,12 @@ def _in_progress(instance: dg.DagsterInstance) -> int:
     return len(instance.get_runs(dg.RunsFilter(statuses=list(IN_PROGRESS))))
 
 
-class _Daemon:
-    """``dagster dev -w workspace.yaml`` on a free port, with the test environment."""
+class _Daemon(DagsterDev):
+    """``dagster dev`` with the test environment, able to wait until the instance is idle."""
 
     def __init__(self, root: Path, home: Path, log: Path, timeout_s: float):
-        self.log, self.timeout_s = log, timeout_s
-        port = _free_port()
-        dagster = Path(sys.executable).with_name("dagster")
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                cwd=REPO,
-                env=env_for_subprocess(root, home),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait(lambda: _up(port), "the webserver")
-
-    def wait(self, predicate, what: str) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dagster dev exited ({self.proc.returncode}); see {self.log}")
-            if predicate():
-                return
-            time.sleep(1)
-        raise TimeoutError(f"timed out after {self.timeout_s:.0f} s waiting for {what}")
+        super().__init__(env_for_subprocess(root, home), log, timeout_s=timeout_s)
+        self.__enter__()
 
     def wait_idle(self, instance: dg.DagsterInstance) -> None:
         quiet_since = [time.monotonic()]
@@ -203,14 +180,6 @@ class _Daemon:
             return time.monotonic() - quiet_since[0] >= QUIET_S
 
         self.wait(idle, "the instance to be idle")
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
 
 
 def _drop(

@@ -7,9 +7,7 @@ run; then
 ``DAGSTER_HOME``/``HOLO_DATA_ROOT`` and launches no run either.
 """
 
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,8 +15,8 @@ import time
 import dagster as dg
 import pytest
 
+from holo_pipeline_tests.dagster_dev import REPO, DagsterDev
 from holo_pipeline_tests.defs.conftest import env_for_subprocess
-from holo_pipeline_tests.defs.test_dagster_dev import REPO, _free_port, _up, _wait
 
 DEMO_ARGS = ("--patients-per-tissue", "3", "--fovs-per-slide", "1", "--frame-size", "48")
 DEV_WATCH_S = 120
@@ -64,33 +62,13 @@ def test_after_the_demo_dagster_dev_launches_no_run(tmp_path, monkeypatch):
     assert "0 runs launched" in second.stdout
     assert _runs(home, monkeypatch) == runs
 
-    port = _free_port()
-    log = tmp_path / "dagster_dev.log"
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        _wait(lambda: _up(port), "the webserver", proc, log)
+    with DagsterDev(env, tmp_path / "dagster_dev.log") as dev:
         deadline = time.monotonic() + DEV_WATCH_S
         while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-4000:]
+            assert dev.alive(), dev.tail()
             new = set(_runs(home, monkeypatch)) - set(runs)
-            assert not new, f"dagster dev launched {len(new)} runs:\n{log.read_text()[-4000:]}"
+            assert not new, f"dagster dev launched {len(new)} runs:\n{dev.tail()}"
             time.sleep(5)
-        text = log.read_text()
+        text = dev.log.read_text()
         # both sensors did tick meanwhile
         assert "landing_sensor" in text and "holo_automation" in text, text[-4000:]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
