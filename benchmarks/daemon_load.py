@@ -226,7 +226,7 @@ def run_load(
     }
     first = {"alone-000": small_slide(staging, "alone-000", patient_id="pa", seed=99)}
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        apply_pool_limits(instance)
+        apply_pool_limits(home)
         pool_limit = instance.event_log_storage.get_concurrency_info(POOL).slot_count
         daemon = _Daemon(root, home, workdir / "dagster_dev.log", timeout_s)
         try:

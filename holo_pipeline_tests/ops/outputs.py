@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def main(argv: list[str]) -> int:
 
     slide_id, *keys = argv
     with dg.DagsterInstance.get() as instance:
-        apply_pool_limits(instance)
+        apply_pool_limits(os.environ["DAGSTER_HOME"])
         # as `holo-pipeline demo` does: runs of an earlier, killed process hold no slots
         release_slots_of_dead_runs(instance, tags=TEST_TAGS)
         result = materialize_slide(
