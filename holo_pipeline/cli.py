@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 import warnings
@@ -24,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 # subcommands that import Dagster
 USES_DAGSTER = frozenset({"demo"})
+# commands that train or run a network: TensorFlow is imported up front, quietly
+USES_TENSORFLOW = frozenset({"demo"})
 
 
 def _load(name: str):
@@ -56,6 +59,24 @@ def _quiet_console(command: str) -> None:
 
         for category in (dg.PreviewWarning, dg.BetaWarning):
             warnings.filterwarnings("ignore", category=category)
+        # the automation-condition evaluator logs every asset it evaluates at INFO/DEBUG
+        logging.getLogger("dagster.automation_condition_tester").setLevel(logging.WARNING)
+    if command in USES_TENSORFLOW and os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3":
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr closed: absl writes its start-up lines (oneDNN
+    notice, "log messages before absl::InitializeLog()") before it reads TF_CPP_MIN_LOG_LEVEL."""
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def main(argv: list[str] | None = None) -> int:
