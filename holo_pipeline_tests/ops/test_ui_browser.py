@@ -9,17 +9,13 @@ temporary folder). Skips where chromium or the ``playwright`` package is missing
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from holo_pipeline_tests.dagster_dev import DagsterDev
 from holo_pipeline_tests.defs.conftest import env_for_subprocess
-from holo_pipeline_tests.defs.test_dagster_dev import REPO, _free_port, _up
 from holo_pipeline_tests.defs.test_training_assets import _write_cohort
 from holo_pipeline_tests.ops.outputs import materialize_slide
 
@@ -87,42 +83,6 @@ def _materialise(root: Path, instance: dg.DagsterInstance) -> None:
         run_config={"ops": {"transferred_models": one_epoch}},
     )
     run(["evaluation_metrics", "evaluation_summary", "training_runs", "training_history"])
-
-
-def _start_dagster_dev(root: Path, home: Path, port: int, log: Path) -> subprocess.Popen:
-    dagster = Path(sys.executable).with_name("dagster")
-    with open(log, "w") as out:
-        return subprocess.Popen(
-            [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,
-            env=env_for_subprocess(root, home),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _wait_up(proc: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"dagster dev exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        if _up(port):
-            return
-        time.sleep(2)
-    pytest.fail(f"dagster dev did not come up:\n{log.read_text()[-4000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def _dismiss_onboarding(page) -> None:
@@ -210,12 +170,11 @@ def test_ui_draws_the_asset_graph_and_the_evaluation_metadata(env, land, tmp_pat
         _materialise(root, persistent)
     shutil.rmtree(root / "landing" / "s-ui")  # nothing for dagster dev's landing sensor to run
 
-    port, log = _free_port(), tmp_path / "dagster_dev.log"
-    proc = _start_dagster_dev(root, home, port, log)
+    log = tmp_path / "dagster_dev.log"
+    dev = DagsterDev(env_for_subprocess(root, home), log, timeout_s=START_TIMEOUT_S)
     try:
-        _wait_up(proc, port, log)
-        base = f"http://127.0.0.1:{port}"
-        with sync_api.sync_playwright() as p:
+        with dev, sync_api.sync_playwright() as p:
+            base = f"http://127.0.0.1:{dev.port}"
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -225,5 +184,5 @@ def test_ui_draws_the_asset_graph_and_the_evaluation_metadata(env, land, tmp_pat
             finally:
                 browser.close()
     finally:
-        _stop(proc)
-        shutil.copy(log, artifacts / "dagster_dev.log")
+        if log.exists():
+            shutil.copy(log, artifacts / "dagster_dev.log")
