@@ -90,6 +90,7 @@ __all__ = [
     "TISSUES",
     "RawDataError",
     "RawSlide",
+    "check_slide_metadata",
     "height_filename",
     "is_slide_ready",
     "read_slide",
@@ -804,15 +805,31 @@ def write_background_tiff(path: str | os.PathLike[str], frame: np.ndarray) -> Pa
     return path
 
 
-def write_slide_yaml(slide_dir: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
+def check_slide_metadata(slide_dir: str | os.PathLike[str], meta: Mapping[str, Any]) -> None:
+    """Validate ``meta`` as the ``slide.yaml`` of ``slide_dir`` would be, without writing it.
+
+    Raises
+    ------
+    RawDataError
+        Naming ``<slide_dir>/slide.yaml`` and the rule broken.
+    """
+    slide_dir = Path(slide_dir)
+    _validate_metadata(slide_dir / SLIDE_YAML, _plain(dict(meta)), slide_dir.name)
+
+
+def write_slide_yaml(
+    slide_dir: str | os.PathLike[str], meta: Mapping[str, Any], *, folder_name: str | None = None
+) -> Path:
     """Write ``slide.yaml`` last and atomically, marking the slide complete.
 
     The metadata is validated first (a writer never produces a slide the reader rejects).
+    ``folder_name`` is the name the slide folder will have, when ``slide_dir`` is a temporary
+    folder renamed into place afterwards (default: ``slide_dir``'s own name).
     """
     slide_dir = Path(slide_dir)
     target = slide_dir / SLIDE_YAML
     plain = _plain(dict(meta))
-    _validate_metadata(target, plain, slide_dir.name)
+    _validate_metadata(target, plain, folder_name or slide_dir.name)
     text = yaml.safe_dump(plain, sort_keys=False, default_flow_style=None, width=100)
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
