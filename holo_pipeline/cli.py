@@ -17,6 +17,10 @@ import warnings
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("holo_pipeline.simulate", "simulate raw slides with the virtual microscope"),
+    "import": (
+        "holo_pipeline.instrument.importer",
+        "convert another lab's holograms (images or .mat) into a raw slide",
+    ),
     "demo": ("holo_pipeline.demo", "simulate the demo cohort and materialise the whole graph"),
     "report": (
         "holo_pipeline.evaluation.report",

@@ -334,8 +334,13 @@ def super_resolve_fov(
     wavelength: float,
     pixel_size: float,
     background: str = "flat_field",
+    registration_refinements: int = 1,
 ) -> SuperResolvedFOV:
     """Super-resolve, normalise and register all heights of one FOV.
+
+    A height with a single frame and ``factor`` 1 (``scan_grid: 1``: already super-resolved, or
+    single-shot) is not super-resolved: it is only normalised (its scan shift is 0). A single
+    height is not registered (its height shift is 0).
 
     Parameters
     ----------
@@ -355,6 +360,9 @@ def super_resolve_fov(
         calibrated. The blur cannot tell the illumination from the sample's mean transmission:
         on dense tissue (no clear glass in the FOV) it rescales the hologram by up to 1.4× and
         bends its low frequencies, which MH-PR then turns into low-frequency phase errors.
+    registration_refinements
+        MH-PR refinement rounds of :func:`register_heights` (0 when the heights are not known
+        well enough to predict one hologram from the others).
     """
     frames = np.asarray(frames)
     if frames.ndim != 4:
@@ -363,12 +371,22 @@ def super_resolve_fov(
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
     sr, scan = [], []
     for height in frames:
-        hologram, shifts = optics.super_resolve(height.astype(np.float32), factor)
+        if height.shape[0] == 1 and factor == 1:
+            hologram, shifts = height[0].astype(np.float32), np.zeros((1, 2))
+        else:
+            hologram, shifts = optics.super_resolve(height.astype(np.float32), factor)
         sr.append(normalize_background(hologram) if background == "blurred" else hologram)
         scan.append(np.asarray(shifts, dtype=np.float32))
-    registered, height_shifts = register_heights(
-        np.stack(sr), z2_nominal, wavelength=wavelength, pixel_size=pixel_size
-    )
+    if len(sr) == 1:
+        registered, height_shifts = np.stack(sr), np.zeros((1, 2), np.float32)
+    else:
+        registered, height_shifts = register_heights(
+            np.stack(sr),
+            z2_nominal,
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            refinements=registration_refinements,
+        )
     # Noise and the Fourier shift's ringing can dip below 0; an intensity cannot.
     return SuperResolvedFOV(
         holograms=np.maximum(registered, 0), scan_shifts=np.stack(scan), height_shifts=height_shifts

@@ -60,16 +60,22 @@ def slide_fingerprint(path: str | os.PathLike[str]) -> str:
 def super_resolve_task(
     slide_path: str, fov_id: str, background: str = "flat_field"
 ) -> processing.SuperResolvedFOV:
-    """Super-resolve every height of one FOV of a raw slide (flat-field corrected frames)."""
+    """Super-resolve every height of one FOV of a raw slide (flat-field or background-frame
+    corrected frames; ``scan_grid: 1`` frames are only normalised).
+
+    Heights are registered at their nominal values; when they are unknown, at the middle of the
+    stage range and without MH-PR refinement (which needs the heights to predict holograms).
+    """
     slide = read_slide(slide_path)
     frames = np.stack([slide.intensities(fov_id, h) for h in range(slide.n_heights)])
     return processing.super_resolve_fov(
         frames,
         slide.sr_factor,
-        z2_nominal=slide.z2_nominal_m,
+        z2_nominal=slide.z2_reference_m,
         wavelength=slide.wavelength_m,
         pixel_size=slide.sr_pixel_size_m,
         background=background,
+        registration_refinements=1 if slide.heights_known else 0,
     )
 
 
@@ -81,7 +87,8 @@ def autofocus_task(slide_path: str, holograms_path: str, fov: int) -> tuple[np.n
 
 def autofocus_slide_fov(slide: RawSlide, holograms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`processing.autofocus_fov` of one FOV's holograms with the slide's optics, each
-    height's stage search range and its nominal height (outliers searched again)."""
+    height's stage search range and its nominal height (outliers searched again); heights that
+    are unknown are searched over the whole stage range, with no outlier test."""
     bounds = np.array([slide.z2_search_bounds_m(h) for h in range(slide.n_heights)])
     return processing.autofocus_fov(
         holograms,
@@ -89,7 +96,7 @@ def autofocus_slide_fov(slide: RawSlide, holograms: np.ndarray) -> tuple[np.ndar
         pixel_size=slide.sr_pixel_size_m,
         z_min=bounds[:, 0],
         z_max=bounds[:, 1],
-        z2_nominal=slide.z2_nominal_m,
+        z2_nominal=slide.z2_nominal_m if slide.heights_known else None,
     )
 
 

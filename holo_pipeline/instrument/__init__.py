@@ -11,8 +11,10 @@ Public interface::
     TISSUES                             # blood_smear, pap_smear, lung, prostate, salivary_gland
     read_truth(slide, fov) -> SimulationTruth   # simulator only
 
-Modules: ``slide_format`` (the format), ``tissues`` (phantoms), ``microscope`` (acquisition
-physics and the frame-position convention), ``simulate`` (slides, cohorts, truth files),
+Modules: ``slide_format`` (the format, versions 1 and 2), ``importer`` (``holo-pipeline import``:
+other labs' images and ``.mat`` arrays into a version-2 slide), ``tissues`` (phantoms),
+``microscope`` (acquisition physics and the frame-position convention), ``simulate`` (slides,
+cohorts, truth files),
 The check of a simulated FOV against the pipeline's
 reconstruction, and the per-field statistics that tell tissues apart, live outside the product in
 :mod:`holo_validation`.

@@ -33,10 +33,36 @@ Layout of one slide in the landing folder::
     created          ISO 8601 time of acquisition
     instrument       free text (e.g. "holo_pipeline virtual lens-free microscope")
 
+Version 2 (``format_version: 2``, what ``holo-pipeline import`` writes for scans from other labs)
+has the same layout and keys, with these differences::
+
+    n_heights        number of heights per FOV, >= 1 (MH-PR ground truth needs >= 2)
+    z2_nominal_um    n_heights strictly increasing heights, or null: heights unknown, searched
+                     by autofocus over the whole stage_range_um
+    stage_range_um   [min, max] within the plausible 100–3000 µm; contains every nominal height
+                     (nominal ± tolerance is clipped to it, not required inside it)
+    tissue           a free label, [a-z0-9_]+ (v1: one of TISSUES)
+    scan_grid        1 means one frame per height: already super-resolved, or single-shot; it
+                     requires sr_factor 1 (super-resolution is then normalisation only)
+    background       optional: none (default) | slide | fov. "slide": <slide>/background.tif,
+                     "fov": <fov>/background.tif in every FOV; one page of frame_shape (uint16 or
+                     float32), an exposure without the sample, every value > black_level_dn. It
+                     is used instead of flat_field_dn: (frame − black) / (background − black)
+    intensity_scale  optional mapping fov_id -> n_heights positive numbers: the stored uint16 DN
+                     of that height are the source values × scale (8-bit or float sources
+                     converted by the importer); the reader divides it out, so black_level_dn,
+                     flat_field_dn and background frames are in the source's units. Absent
+                     FOVs (and v1) have scale 1.
+    flat_field_dn    > black_level_dn (in source units; the bit-depth bound applies only when
+                     no intensity_scale is recorded)
+
+Other keys (``source_files``, ``sensor_pitch_um``, ...) are provenance and are not checked.
+
 A slide is *ready* (:func:`is_slide_ready`) when ``slide.yaml`` exists and parses and every listed
-FOV folder holds its height TIFFs. :func:`read_slide` validates the metadata and the folder
-structure; :meth:`RawSlide.frames` validates each TIFF it reads; :func:`validate_slide` reads every
-page. Every problem raises :class:`RawDataError` naming the file and the rule broken.
+FOV folder holds its height TIFFs (and background frames where the slide declares them).
+:func:`read_slide` validates the metadata and the folder structure; :meth:`RawSlide.frames`
+validates each TIFF it reads; :func:`validate_slide` reads every page. Every problem raises
+:class:`RawDataError` naming the file and the rule broken.
 """
 
 from __future__ import annotations
@@ -64,17 +90,25 @@ __all__ = [
     "TISSUES",
     "RawDataError",
     "RawSlide",
+    "check_slide_metadata",
     "height_filename",
     "is_slide_ready",
     "read_slide",
     "validate_slide",
+    "write_background_tiff",
     "write_height_tiff",
     "write_slide_yaml",
 ]
 
 TISSUES: tuple[str, ...] = ("blood_smear", "pap_smear", "lung", "prostate", "salivary_gland")
 FORMAT_VERSION = 1
+"""The version the simulator writes (6×6 scans at 8 heights)."""
+FORMAT_VERSIONS = (1, 2)
+"""Versions :func:`read_slide` accepts; 2 is the general one (see the module docstring)."""
 N_HEIGHTS = 8
+"""Heights per FOV in version 1."""
+BACKGROUND_TIFF = "background.tif"
+BACKGROUND_MODES = ("none", "slide", "fov")
 SLIDE_YAML = "slide.yaml"
 TRUTH_DIR = "_truth"
 
@@ -82,6 +116,8 @@ SLIDE_ID_RE = re.compile(r"[a-z0-9-]+")
 """A slide id: lower-case letters, digits and hyphens (also a landing folder name)."""
 PATIENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 FOV_ID_RE = re.compile(r"[a-z0-9_-]+")
+TISSUE_LABEL_RE = re.compile(r"[a-z0-9_]+")
+"""A version-2 tissue label (free; only the experiment plan's tissues must be known ones)."""
 
 # Plausible ranges; anything outside is a corrupt or foreign file, not a different instrument.
 Z2_RANGE_UM = (100.0, 3000.0)
@@ -109,6 +145,9 @@ REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "frame_shape": ((list,), "a list [h, w]"),
     "fov_ids": ((list,), "a list of FOV folder names"),
     "created": ((str, datetime), "an ISO 8601 time"),
+}
+V2_REQUIRED_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "n_heights": ((int,), "an integer"),
 }
 
 
@@ -168,15 +207,21 @@ def _validate_metadata(yaml_path: Path, meta: Any, folder_name: str) -> dict[str
     bad = _find_non_finite(meta)
     if bad is not None:
         raise _fail(yaml_path, f"metadata must not hold NaN or infinity (at {bad})")
-    for key, (types, what) in REQUIRED_KEYS.items():
+    version = meta.get("format_version")
+    required = dict(REQUIRED_KEYS) if version != 2 else {**REQUIRED_KEYS, **V2_REQUIRED_KEYS}
+    for key, (types, what) in required.items():
         if key not in meta:
             raise _fail(yaml_path, f"required key {key!r} is missing")
         value = meta[key]
+        if version == 2 and key == "z2_nominal_um" and value is None:
+            continue  # v2: heights unknown, searched over stage_range_um
         if isinstance(value, bool) or not isinstance(value, types):
             raise _fail(yaml_path, f"{key} must be {what}, got {value!r}")
-    if meta["format_version"] != FORMAT_VERSION:
+    if meta["format_version"] not in FORMAT_VERSIONS:
         raise _fail(
-            yaml_path, f"format_version must be {FORMAT_VERSION}, got {meta['format_version']!r}"
+            yaml_path,
+            f"format_version must be one of {list(FORMAT_VERSIONS)}, "
+            f"got {meta['format_version']!r}",
         )
 
     slide_id = meta["slide_id"]
@@ -193,8 +238,12 @@ def _validate_metadata(yaml_path: Path, meta: Any, folder_name: str) -> dict[str
             yaml_path,
             f"patient_id must match [A-Za-z0-9][A-Za-z0-9_-]*, got {meta['patient_id']!r}",
         )
-    if meta["tissue"] not in TISSUES:
+    if version == 1 and meta["tissue"] not in TISSUES:
         raise _fail(yaml_path, f"tissue must be one of {TISSUES}, got {meta['tissue']!r}")
+    if version == 2 and not TISSUE_LABEL_RE.fullmatch(meta["tissue"]):
+        raise _fail(
+            yaml_path, f"tissue must be a label matching [a-z0-9_]+, got {meta['tissue']!r}"
+        )
 
     _check_range(yaml_path, meta, "wavelength_nm", *WAVELENGTH_RANGE_NM)
     _check_range(yaml_path, meta, "pixel_pitch_um", *PITCH_RANGE_UM)
@@ -203,24 +252,15 @@ def _validate_metadata(yaml_path: Path, meta: Any, folder_name: str) -> dict[str
     _check_range(yaml_path, meta, "bit_depth", 8, 16)
     full_scale = 2 ** meta["bit_depth"] - 1
     _check_range(yaml_path, meta, "black_level_dn", 0, full_scale - 1)
-    _check_range(yaml_path, meta, "flat_field_dn", 1, full_scale)
+    if version == 1 or "intensity_scale" not in meta:
+        _check_range(yaml_path, meta, "flat_field_dn", 1, full_scale)
     _check_range(yaml_path, meta, "z1_mm", 1.0, 10000.0)
     _check_range(yaml_path, meta, "n_medium", 1.0, 3.0)
     _check_range(yaml_path, meta, "z2_tolerance_um", 0.0, 500.0)
-
-    z2 = _check_number_list(yaml_path, "z2_nominal_um", meta["z2_nominal_um"], N_HEIGHTS)
-    if any(b <= a for a, b in itertools.pairwise(z2)):
-        raise _fail(yaml_path, f"z2_nominal_um must be strictly increasing, got {z2}")
-    if not (Z2_RANGE_UM[0] <= z2[0] and z2[-1] <= Z2_RANGE_UM[1]):
-        raise _fail(yaml_path, f"z2_nominal_um must lie in {list(Z2_RANGE_UM)} µm, got {z2}")
-    stage = _check_number_list(yaml_path, "stage_range_um", meta["stage_range_um"], 2)
-    tol = float(meta["z2_tolerance_um"])
-    if not (stage[0] < stage[1] and stage[0] <= z2[0] - tol and z2[-1] + tol <= stage[1]):
-        raise _fail(
-            yaml_path,
-            f"stage_range_um {stage} must be increasing and contain every nominal height ± "
-            f"z2_tolerance_um ({z2[0] - tol:g} … {z2[-1] + tol:g})",
-        )
+    if version == 1:
+        _check_heights_v1(yaml_path, meta)
+    else:
+        _check_v2(yaml_path, meta)
 
     shape = meta["frame_shape"]
     if (
@@ -249,6 +289,68 @@ def _validate_metadata(yaml_path: Path, meta: Any, folder_name: str) -> dict[str
         except ValueError:
             raise _fail(yaml_path, f"created must be an ISO 8601 time, got {created!r}") from None
     return dict(meta)
+
+
+def _check_heights_v1(yaml_path: Path, meta: dict[str, Any]) -> None:
+    z2 = _check_number_list(yaml_path, "z2_nominal_um", meta["z2_nominal_um"], N_HEIGHTS)
+    if any(b <= a for a, b in itertools.pairwise(z2)):
+        raise _fail(yaml_path, f"z2_nominal_um must be strictly increasing, got {z2}")
+    if not (Z2_RANGE_UM[0] <= z2[0] and z2[-1] <= Z2_RANGE_UM[1]):
+        raise _fail(yaml_path, f"z2_nominal_um must lie in {list(Z2_RANGE_UM)} µm, got {z2}")
+    stage = _check_number_list(yaml_path, "stage_range_um", meta["stage_range_um"], 2)
+    tol = float(meta["z2_tolerance_um"])
+    if not (stage[0] < stage[1] and stage[0] <= z2[0] - tol and z2[-1] + tol <= stage[1]):
+        raise _fail(
+            yaml_path,
+            f"stage_range_um {stage} must be increasing and contain every nominal height ± "
+            f"z2_tolerance_um ({z2[0] - tol:g} … {z2[-1] + tol:g})",
+        )
+
+
+def _check_v2(yaml_path: Path, meta: dict[str, Any]) -> None:
+    """The version-2 rules (module docstring): heights, scan, background, intensity scale."""
+    n = meta["n_heights"]
+    if not 1 <= n <= 64:
+        raise _fail(yaml_path, f"n_heights must be in [1, 64], got {n!r}")
+    stage = _check_number_list(yaml_path, "stage_range_um", meta["stage_range_um"], 2)
+    if not (Z2_RANGE_UM[0] <= stage[0] < stage[1] <= Z2_RANGE_UM[1]):
+        raise _fail(
+            yaml_path,
+            f"stage_range_um must be increasing and lie in {list(Z2_RANGE_UM)} µm, got {stage}",
+        )
+    if meta["z2_nominal_um"] is not None:
+        z2 = _check_number_list(yaml_path, "z2_nominal_um", meta["z2_nominal_um"], n)
+        if any(b <= a for a, b in itertools.pairwise(z2)):
+            raise _fail(yaml_path, f"z2_nominal_um must be strictly increasing, got {z2}")
+        if not (stage[0] <= z2[0] and z2[-1] <= stage[1]):
+            raise _fail(
+                yaml_path, f"z2_nominal_um {z2} must lie inside stage_range_um {stage} (µm)"
+            )
+    if meta["scan_grid"] == 1 and meta["sr_factor"] != 1:
+        raise _fail(
+            yaml_path,
+            f"scan_grid 1 (one frame per height) requires sr_factor 1, got {meta['sr_factor']!r}",
+        )
+    if not meta["flat_field_dn"] > meta["black_level_dn"]:
+        raise _fail(
+            yaml_path,
+            f"flat_field_dn ({meta['flat_field_dn']!r}) must exceed black_level_dn "
+            f"({meta['black_level_dn']!r})",
+        )
+    background = meta.get("background", "none")
+    if background not in BACKGROUND_MODES:
+        raise _fail(yaml_path, f"background must be one of {BACKGROUND_MODES}, got {background!r}")
+    scales = meta.get("intensity_scale", {})
+    if not isinstance(scales, dict):
+        raise _fail(yaml_path, f"intensity_scale must map FOV ids to lists, got {scales!r}")
+    for fov, values in scales.items():
+        if fov not in meta["fov_ids"]:
+            raise _fail(yaml_path, f"intensity_scale names FOV {fov!r}, which is not in fov_ids")
+        if not isinstance(values, list):
+            raise _fail(yaml_path, f"intensity_scale[{fov!r}] must be a list, got {values!r}")
+        got = _check_number_list(yaml_path, f"intensity_scale[{fov!r}]", values, n)
+        if min(got) <= 0:
+            raise _fail(yaml_path, f"intensity_scale[{fov!r}] must be positive, got {got}")
 
 
 def _load_yaml(yaml_path: Path) -> Any:
@@ -366,8 +468,17 @@ class RawSlide:
         return self.scan_grid**2
 
     @property
+    def format_version(self) -> int:
+        return int(self.meta["format_version"])
+
+    @property
     def n_heights(self) -> int:
-        return len(self.meta["z2_nominal_um"])
+        return _n_heights(self.meta)
+
+    @property
+    def heights_known(self) -> bool:
+        """False for a version-2 slide whose heights are unknown (``z2_nominal_um: null``)."""
+        return self.meta["z2_nominal_um"] is not None
 
     @property
     def n_medium(self) -> float:
@@ -380,8 +491,18 @@ class RawSlide:
 
     @property
     def z2_nominal_m(self) -> np.ndarray:
-        """Nominal sample-to-sensor heights (m), shape (8,), increasing."""
+        """Nominal sample-to-sensor heights (m), shape (n_heights,), increasing; NaN if unknown."""
+        if not self.heights_known:
+            return np.full(self.n_heights, np.nan)
         return np.asarray(self.meta["z2_nominal_um"], dtype=np.float64) * 1e-6
+
+    @property
+    def z2_reference_m(self) -> np.ndarray:
+        """Heights to refocus at before anything is autofocused (m): the nominal ones, or the
+        middle of the stage range for every height when they are unknown."""
+        if self.heights_known:
+            return self.z2_nominal_m
+        return np.full(self.n_heights, float(np.mean(self.stage_range_m)))
 
     @property
     def z2_tolerance_m(self) -> float:
@@ -395,9 +516,12 @@ class RawSlide:
         return float(lo) * 1e-6, float(hi) * 1e-6
 
     def z2_search_bounds_m(self, height: int) -> tuple[float, float]:
-        """Autofocus search interval (m) for one height: nominal ± tolerance, within the stage."""
+        """Autofocus search interval (m) for one height: nominal ± tolerance, within the stage
+        (the whole stage range when the heights are unknown)."""
         z = float(self.z2_nominal_m[self._height_index(height)])
         lo, hi = self.stage_range_m
+        if not self.heights_known:
+            return lo, hi
         return max(lo, z - self.z2_tolerance_m), min(hi, z + self.z2_tolerance_m)
 
     @property
@@ -416,6 +540,32 @@ class RawSlide:
     @property
     def flat_field_dn(self) -> float:
         return float(self.meta["flat_field_dn"])
+
+    @property
+    def background(self) -> str:
+        """Where background frames are: ``"none"`` (``flat_field_dn``), ``"slide"``, ``"fov"``."""
+        return str(self.meta.get("background", "none"))
+
+    def intensity_scale(self, fov: str) -> np.ndarray:
+        """Per height, stored DN / source value for FOV ``fov`` (1 unless recorded), float64."""
+        values = self.meta.get("intensity_scale", {}).get(fov)
+        return np.ones(self.n_heights) if values is None else np.asarray(values, np.float64)
+
+    def background_path(self, fov: str) -> Path | None:
+        """The background frame used for FOV ``fov``, or None when the slide has none."""
+        if self.background == "slide":
+            return self.path / BACKGROUND_TIFF
+        if self.background == "fov":
+            return self.tiff_path(fov, 0).parent / BACKGROUND_TIFF
+        return None
+
+    def background_frame(self, fov: str) -> np.ndarray | None:
+        """The validated background exposure of FOV ``fov`` (float32 ``(h, w)``, source units),
+        or None when the slide normalises by ``flat_field_dn``."""
+        path = self.background_path(fov)
+        return (
+            None if path is None else _read_background(path, self.frame_shape, self.black_level_dn)
+        )
 
     # -- data
     def _height_index(self, height: int) -> int:
@@ -448,10 +598,19 @@ class RawSlide:
     def intensities(self, fov: str, height: int) -> np.ndarray:
         """Frames as float32 intensities normalised so that unobstructed background ≈ 1.
 
-        ``(frames − black_level_dn) / flat_field_dn``; shape (scan_grid**2, h, w).
+        ``(frames / scale − black_level_dn) / flat_field_dn``, or, where the slide has background
+        frames, ``(frames / scale − black) / (background − black)``; ``scale`` is the height's
+        intensity scale (1 unless recorded). Shape (scan_grid**2, h, w).
         """
         raw = self.frames(fov, height).astype(np.float32)
-        return (raw - np.float32(self.black_level_dn)) / np.float32(self.flat_field_dn)
+        scale = float(self.intensity_scale(fov)[self._height_index(height)])
+        if scale != 1.0:
+            raw /= np.float32(scale)
+        black = np.float32(self.black_level_dn)
+        background = self.background_frame(fov)
+        if background is None:
+            return (raw - black) / np.float32(self.flat_field_dn)
+        return (raw - black) / (background - black)
 
     def iter_tiffs(self) -> Iterator[tuple[str, int, Path]]:
         """Yield ``(fov, height, path)`` for every TIFF of the slide."""
@@ -469,7 +628,51 @@ def _open(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
     return path, meta
 
 
+def _n_heights(meta: Mapping[str, Any]) -> int:
+    """Heights per FOV: ``n_heights`` (version 2) or the length of ``z2_nominal_um`` (1)."""
+    if meta.get("format_version") == 2:
+        return int(meta["n_heights"])
+    return len(meta["z2_nominal_um"])
+
+
+def _read_background(path: Path, frame_shape: tuple[int, int], black: float) -> np.ndarray:
+    """One background exposure: a single uint16 or float32 page of ``frame_shape``, finite and
+    above the black level everywhere; returned as float32."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if len(tif.pages) != 1:
+                raise _fail(path, f"background must hold 1 page, got {len(tif.pages)}")
+            data = tif.pages[0].asarray()
+    except RawDataError:
+        raise
+    except FileNotFoundError:
+        raise _fail(path, "background frame is missing") from None
+    except Exception as exc:
+        raise _fail(path, f"is not a readable TIFF: {type(exc).__name__}: {exc}") from None
+    if data.dtype not in (np.uint16, np.float32) or data.shape != tuple(frame_shape):
+        raise _fail(
+            path,
+            f"background must be uint16 or float32 of shape {tuple(frame_shape)} (frame_shape), "
+            f"got {data.dtype} {data.shape}",
+        )
+    data = data.astype(np.float32)
+    if not np.isfinite(data).all():
+        raise _fail(path, "background must be finite (holds NaN or infinity)")
+    if float(data.min()) <= black:
+        raise _fail(
+            path,
+            f"background must exceed black_level_dn ({black:g}) everywhere, min is "
+            f"{float(data.min()):g} (a zero or negative background cannot normalise)",
+        )
+    return data
+
+
 def _check_structure(path: Path, meta: dict[str, Any]) -> None:
+    background = meta.get("background", "none")
+    if background == "slide" and not (path / BACKGROUND_TIFF).is_file():
+        raise _fail(
+            path / BACKGROUND_TIFF, "background frame declared (background: slide) is missing"
+        )
     for fov in meta["fov_ids"]:
         fov_dir = path / fov
         # resolve() guards against a FOV folder that is a symlink leading out of the slide
@@ -477,12 +680,17 @@ def _check_structure(path: Path, meta: dict[str, Any]) -> None:
             raise _fail(fov_dir, "FOV folder listed in slide.yaml is missing")
         if not any(fov_dir.iterdir()):
             raise _fail(fov_dir, "FOV folder is empty")
-        for h in range(len(meta["z2_nominal_um"])):
+        n = _n_heights(meta)
+        for h in range(n):
             tif = fov_dir / height_filename(h)
             if not tif.is_file():
-                raise _fail(tif, f"height TIFF {h} of {len(meta['z2_nominal_um'])} is missing")
+                raise _fail(tif, f"height TIFF {h} of {n} is missing")
             if tif.stat().st_size == 0:
                 raise _fail(tif, "height TIFF is empty (0 bytes)")
+        if background == "fov" and not (fov_dir / BACKGROUND_TIFF).is_file():
+            raise _fail(
+                fov_dir / BACKGROUND_TIFF, "background frame declared (background: fov) is missing"
+            )
 
 
 def read_slide(path: str | os.PathLike[str]) -> RawSlide:
@@ -529,6 +737,8 @@ def validate_slide(path: str | os.PathLike[str]) -> RawSlide:
         top = int(data.max())
         if top >= limit:
             raise _fail(tif, f"holds value {top}, above the {slide.bit_depth}-bit range")
+    for fov in slide.fov_ids:
+        slide.background_frame(fov)
     return slide
 
 
@@ -543,15 +753,21 @@ def is_slide_ready(path: str | os.PathLike[str]) -> bool:
         path = Path(path)
         meta = yaml.safe_load((path / SLIDE_YAML).read_text(encoding="utf-8"))
         fov_ids = meta["fov_ids"]
-        n_heights = len(meta["z2_nominal_um"])
+        n_heights = _n_heights(meta)
         if not isinstance(fov_ids, list) or not fov_ids or n_heights < 1:
+            return False
+        names = [height_filename(h) for h in range(n_heights)]
+        background = meta.get("background", "none")
+        if background == "fov":
+            names.append(BACKGROUND_TIFF)
+        if background == "slide" and not (path / BACKGROUND_TIFF).is_file():
             return False
         return all(
             isinstance(fov, str)
             and FOV_ID_RE.fullmatch(fov) is not None
-            and (path / fov / height_filename(h)).is_file()
+            and (path / fov / name).is_file()
             for fov in fov_ids
-            for h in range(n_heights)
+            for name in names
         )
     except Exception:
         return False
@@ -578,15 +794,42 @@ def write_height_tiff(path: str | os.PathLike[str], frames: np.ndarray) -> Path:
     return path
 
 
-def write_slide_yaml(slide_dir: str | os.PathLike[str], meta: Mapping[str, Any]) -> Path:
+def write_background_tiff(path: str | os.PathLike[str], frame: np.ndarray) -> Path:
+    """Write one background exposure (uint16 or float32 ``(h, w)``) atomically as a 1-page TIFF."""
+    frame = np.asarray(frame)
+    if frame.ndim != 2 or frame.dtype not in (np.uint16, np.float32):
+        raise ValueError(f"frame must be uint16 or float32 (h, w), got {frame.dtype} {frame.shape}")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, frame, photometric="minisblack", metadata=None, software=False)
+    return path
+
+
+def check_slide_metadata(slide_dir: str | os.PathLike[str], meta: Mapping[str, Any]) -> None:
+    """Validate ``meta`` as the ``slide.yaml`` of ``slide_dir`` would be, without writing it.
+
+    Raises
+    ------
+    RawDataError
+        Naming ``<slide_dir>/slide.yaml`` and the rule broken.
+    """
+    slide_dir = Path(slide_dir)
+    _validate_metadata(slide_dir / SLIDE_YAML, _plain(dict(meta)), slide_dir.name)
+
+
+def write_slide_yaml(
+    slide_dir: str | os.PathLike[str], meta: Mapping[str, Any], *, folder_name: str | None = None
+) -> Path:
     """Write ``slide.yaml`` last and atomically, marking the slide complete.
 
     The metadata is validated first (a writer never produces a slide the reader rejects).
+    ``folder_name`` is the name the slide folder will have, when ``slide_dir`` is a temporary
+    folder renamed into place afterwards (default: ``slide_dir``'s own name).
     """
     slide_dir = Path(slide_dir)
     target = slide_dir / SLIDE_YAML
     plain = _plain(dict(meta))
-    _validate_metadata(target, plain, slide_dir.name)
+    _validate_metadata(target, plain, folder_name or slide_dir.name)
     text = yaml.safe_dump(plain, sort_keys=False, default_flow_style=None, width=100)
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -4,11 +4,16 @@
 Each asset reads its inputs by path, runs one core task per FOV on Dask
 (:mod:`holo_pipeline.datasets.slides`), writes one store atomically and reports metadata. The checks
 beside each asset are blocking: bad physics never reaches the patch datasets.
+
+Imported (format 2) slides: ``scan_grid: 1`` frames are only normalised; unknown heights are
+searched over the stage range; a slide with one height has no ground truth, so
+``mhpr_ground_truth`` records an observation saying so and does not materialise, and the run stops
+cleanly there (``patch_dataset`` is skipped).
 """
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -120,6 +125,16 @@ def super_resolved_holograms(
     )
     holograms = np.stack([r.holograms for r in results])
     height_shifts = np.stack([r.height_shifts for r in results])
+    super_resolution = (
+        "none: scan_grid 1 (frames already super-resolved or single-shot), normalisation only"
+        if slide.scan_grid == 1 and slide.sr_factor == 1
+        else f"shift-and-add of the {slide.scan_grid}×{slide.scan_grid} scan, ×{slide.sr_factor}"
+    )
+    normalisation = (
+        f"background frames ({slide.background})"
+        if slide.background != "none"
+        else f"flat_field_dn ({processing.background})"
+    )
     path = write_hologram_store(
         catalog.path("super_resolved_holograms", slide_id=slide_id),
         holograms,
@@ -131,8 +146,10 @@ def super_resolved_holograms(
             "sr_factor": slide.sr_factor,
             "pixel_size_m": slide.sr_pixel_size_m,
             "wavelength_m": slide.wavelength_m,
-            "z2_nominal_m": [float(z) for z in slide.z2_nominal_m],
+            "z2_nominal_m": _nominal_or_none(slide.z2_nominal_m),
             "background": processing.background,
+            "super_resolution": super_resolution,
+            "normalisation": normalisation,
         },
     )
     return dg.MaterializeResult(
@@ -142,6 +159,8 @@ def super_resolved_holograms(
             "dtype": str(holograms.dtype),
             "background_median": float(np.median(holograms)),
             "max_height_shift_px": float(np.abs(height_shifts).max()),
+            "super_resolution": super_resolution,
+            "normalisation": normalisation,
             "path": dg.MetadataValue.path(str(path)),
         }
     )
@@ -203,15 +222,43 @@ def autofocused_heights(
     entry = catalog.entry("autofocused_heights")
     table = conform_table(pd.DataFrame(rows), entry)
     path = write_parquet(table, catalog.path("autofocused_heights", slide_id=slide_id))
-    metadata = {
+    lo, hi = (z * 1e6 for z in slide.stage_range_m)
+    metadata: dict[str, Any] = {
         "n_rows": len(table),
         "n_outliers_replaced": int(table["outlier"].sum()),
-        "mean_abs_offset_from_nominal_um": float(
-            (table["z2_m"] - table["z2_nominal_m"]).abs().mean() * 1e6
+        "heights": (
+            f"nominal ± {slide.z2_tolerance_m * 1e6:g} µm"
+            if slide.heights_known
+            else f"unknown: searched over {lo:g}–{hi:g} µm"
         ),
+        "z2_um": dg.MetadataValue.json([round(float(z) * 1e6, 2) for z in table["z2_m"]]),
+        "ground_truth": ground_truth_note(slide.n_heights),
         "path": dg.MetadataValue.path(str(path)),
     }
+    if slide.heights_known:
+        metadata["mean_abs_offset_from_nominal_um"] = float(
+            (table["z2_m"] - table["z2_nominal_m"]).abs().mean() * 1e6
+        )
     return dg.MaterializeResult(metadata=metadata)
+
+
+#: MH-PR needs at least this many heights; a slide with fewer has no ground truth.
+MIN_HEIGHTS_FOR_GROUND_TRUTH = 2
+
+
+def ground_truth_note(n_heights: int) -> str:
+    """What the graph makes of a slide's heights: MH-PR ground truth, or none."""
+    if n_heights >= MIN_HEIGHTS_FOR_GROUND_TRUTH:
+        return f"MH-PR with {n_heights} heights"
+    return (
+        f"no ground truth: {n_heights} height (MH-PR needs >= {MIN_HEIGHTS_FOR_GROUND_TRUTH}); "
+        "the graph stops at autofocused_heights"
+    )
+
+
+def _nominal_or_none(z2: np.ndarray) -> list[float | None]:
+    """Heights as plain floats, None where unknown (NaN is not JSON)."""
+    return [float(z) if np.isfinite(z) else None for z in z2]
 
 
 @dg.asset_check(
@@ -227,7 +274,8 @@ def autofocused_heights_in_stage_range(
     table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
     lo, hi = slide.stage_range_m
     z = table["z2_m"].to_numpy()
-    offset = np.abs(z - table["z2_nominal_m"].to_numpy())
+    # unknown heights (NaN nominal) have no tolerance: the stage range is their only bound
+    offset = np.nan_to_num(np.abs(z - table["z2_nominal_m"].to_numpy()), nan=0.0)
     inside = np.isfinite(z) & (z >= lo - _HEIGHT_SLACK_M) & (z <= hi + _HEIGHT_SLACK_M)
     near = offset <= slide.z2_tolerance_m + _HEIGHT_SLACK_M
     expected_rows = len(slide.fov_ids) * slide.n_heights
@@ -250,9 +298,11 @@ def autofocused_heights_in_stage_range(
     code_version="mhpr_ground_truth-3",
     kinds={"zarr", "dask"},
     op_tags=MHPR_K8S,
+    output_required=False,
     description=(
         "Multi-height phase retrieval of every FOV: complex field at the sample plane and the "
-        "heights it was focused with (autofocused, common offset refocused)."
+        "heights it was focused with (autofocused, common offset refocused). A slide with one "
+        "height has no ground truth: an observation records it and nothing materialises."
     ),
 )
 def mhpr_ground_truth(
@@ -260,10 +310,23 @@ def mhpr_ground_truth(
     catalog: CatalogResource,
     dask: DaskResource,
     processing: ProcessingResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     slide_id = context.partition_key
     sr_path = catalog.path("super_resolved_holograms", slide_id=slide_id)
-    attrs = open_hologram_store(sr_path).attrs
+    sr = open_hologram_store(sr_path)
+    attrs = sr.attrs
+    n_heights = int(sr.holograms.shape[1])
+    if n_heights < MIN_HEIGHTS_FOR_GROUND_TRUTH:
+        note = ground_truth_note(n_heights)
+        context.log.info(f"mhpr_ground_truth: slide {slide_id}: {note}")
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=context.asset_key,
+                partition=slide_id,
+                metadata={"skipped": True, "ground_truth": note, "n_heights": n_heights},
+            )
+        )
+        return
     table = pd.read_parquet(catalog.path("autofocused_heights", slide_id=slide_id))
     z2 = heights_by_fov(table, attrs["fov_ids"])
     settings = processing.phase_retrieval()
@@ -307,7 +370,7 @@ def mhpr_ground_truth(
         ),
         "path": dg.MetadataValue.path(str(path)),
     }
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(metadata=metadata)
 
 
 def heights_by_fov(

@@ -19,7 +19,10 @@ SLIDES_GROUP = "slides"
     group_name=SLIDES_GROUP,
     code_version="raw_scans-1",
     kinds={"tiff"},
-    description="A raw slide in the landing folder: 6×6 sub-pixel scans at 8 heights per FOV.",
+    description=(
+        "A raw slide in the landing folder: 6×6 sub-pixel scans at 8 heights per FOV (format 1), "
+        "or imported frames at any number of heights (format 2)."
+    ),
 )
 def raw_scans(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg.MaterializeResult:
     """Validate a landed slide (every page of every TIFF) and describe it."""
@@ -41,7 +44,21 @@ def raw_scans(context: dg.AssetExecutionContext, catalog: CatalogResource) -> dg
             "frames_per_height": slide.n_frames,
             "frame_shape": f"{frame_h}×{frame_w}",
             "sr_factor": slide.sr_factor,
-            "z2_nominal_um": dg.MetadataValue.json([round(z * 1e6, 2) for z in slide.z2_nominal_m]),
+            "format_version": slide.format_version,
+            "z2_nominal_um": dg.MetadataValue.json(
+                [round(z * 1e6, 2) for z in slide.z2_nominal_m] if slide.heights_known else None
+            ),
+            "z2_search_range_um": dg.MetadataValue.json(
+                [round(z * 1e6, 2) for z in slide.stage_range_m]
+            ),
+            "normalisation": (
+                f"background frames ({slide.background})"
+                if slide.background != "none"
+                else f"flat_field_dn {slide.flat_field_dn:g}"
+            ),
+            "ground_truth": (
+                "MH-PR" if slide.n_heights >= 2 else "none: 1 height (MH-PR needs >= 2)"
+            ),
             "path": dg.MetadataValue.path(str(path)),
         },
     )

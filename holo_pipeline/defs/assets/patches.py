@@ -39,7 +39,10 @@ DATASETS_GROUP = "datasets"
     deps=[super_resolved_holograms, autofocused_heights, mhpr_ground_truth],
     code_version="patch_dataset-2",
     kinds={"zarr", "dask"},
-    description="Non-overlapping patches: back-propagated holograms (inputs) and MH-PR (target).",
+    description=(
+        "Non-overlapping patches: back-propagated holograms (inputs) and MH-PR (target); a "
+        "centred grid covers what fits in a FOV of any size, the remainder is reported."
+    ),
 )
 def patch_dataset(
     context: dg.AssetExecutionContext,
@@ -95,6 +98,7 @@ def patch_dataset(
         },
     )
     store = open_patch_store(path)
+    ny, nx = open_hologram_store(sr_path).holograms.shape[2:]
     return dg.MaterializeResult(
         metadata={
             "n_patches": store.n_patches,
@@ -103,6 +107,10 @@ def patch_dataset(
             "inputs_shape": str(store.inputs.shape),
             "target_shape": str(store.target.shape),
             "patch_size": p,
+            # the centred grid covers what fits; the rest of each FOV is no patch
+            "fov_shape": f"{ny}×{nx}",
+            "remainder_px": f"{ny % p}×{nx % p}",
+            "fov_fraction_in_patches": round((ny // p) * (nx // p) * p * p / (ny * nx), 4),
             "tissue": slide.tissue,
             "patient_id": slide.patient_id,
             "path": dg.MetadataValue.path(str(path)),
