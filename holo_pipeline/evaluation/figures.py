@@ -76,7 +76,7 @@ def comparison_png(rows: pd.DataFrame, title: str) -> bytes:
     """Forest plot of one comparison: each contrast's difference with its 95 % CI and verdict.
 
     ``rows`` are rows of the ``evaluation_comparisons`` table. A dashed line marks 0 (no
-    difference); the arrow in the axis label gives the paper's direction.
+    difference); each label gives the sign of the difference the paper found.
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * max(len(rows), 1) + 1.3))
@@ -90,7 +90,9 @@ def comparison_png(rows: pd.DataFrame, title: str) -> bytes:
             ax.plot([lo, hi], [i, i], color=colour, lw=2)
         ax.plot([d], [i], "o", color=colour)
         where = row.tissue if row.tissue != "all" else ""
-        labels.append(f"{row.variant} vs {row.reference} {where} [{row.metric}]".replace("  ", " "))
+        side = ">" if int(row.paper_direction) > 0 else "<"
+        label = f"{row.variant} vs {row.reference} {where} [{row.metric}] (paper {side} 0)"
+        labels.append(label.replace("  ", " "))
         ax.annotate(
             row.verdict, (1.01, i), xycoords=("axes fraction", "data"), va="center",
             fontsize=7, color=colour,
@@ -100,10 +102,8 @@ def comparison_png(rows: pd.DataFrame, title: str) -> bytes:
     ax.set_ylim(-0.7, max(len(labels), 1) - 0.3)
     ax.invert_yaxis()
     scale = rows["scale"].iloc[0] if len(rows) else "absolute"
-    side = "←" if len(rows) and int(rows["paper_direction"].iloc[0]) < 0 else "→"
     ax.set_xlabel(
-        ("relative difference (variant / reference − 1)" if scale == "relative" else "difference")
-        + f"; paper: {side}",
+        "relative difference (variant / reference − 1)" if scale == "relative" else "difference",
         fontsize=8,
     )
     ax.set_title(title, fontsize=9)
