@@ -330,7 +330,8 @@ def run(args: argparse.Namespace) -> int:
         f"{ticks} ticks); a freshly started daemon would request {leftover}."
     )
     print()
-    print(render(load_table("evaluation_summary"), load_table("training_runs")))
+    summary, runs = load_table("evaluation_summary"), load_table("training_runs")
+    print(render(summary, runs, comparisons=load_table("evaluation_comparisons")))
     print()
     print("## Where the time went (this run)")
     print()

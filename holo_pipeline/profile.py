@@ -24,8 +24,8 @@ Examples
 >>> demo = load_profile("demo", environ={})
 >>> demo.cohort.frame_shape, demo.model.n_levels, demo.processing.mhpr_iterations
 ((176, 176), 3, 40)
->>> len(demo.plan.partition_keys())
-9
+>>> demo.seeds, len(demo.plan.partition_keys())
+((0, 1), 24)
 """
 
 from __future__ import annotations
@@ -143,6 +143,8 @@ class PlanSettings(_Section):
     pretrain_holograms: int = Field(5, ge=1)
     tile_size: int | None = None
     transfer: tuple[TransferSettings, ...]
+    seeds: tuple[int, ...] = (0,)
+    """Each transfer experiment is trained once per seed (part of its partition key)."""
 
     def experiment_plan(self) -> ExperimentPlan:
         return ExperimentPlan(
@@ -150,6 +152,7 @@ class PlanSettings(_Section):
             pretrain_holograms=self.pretrain_holograms,
             tile_size=self.tile_size,
             transfer=tuple((t.tissue, t.nt_ratios, t.n_holograms) for t in self.transfer),
+            seeds=self.seeds,
         )
 
 
@@ -167,6 +170,11 @@ class Profile(_Section):
     plan: ExperimentPlan
     processing: ProcessingSettings = ProcessingSettings()
     automation: AutomationSettings = AutomationSettings()
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds of the transfer experiments (``plan.seeds`` in the catalog)."""
+        return self.plan.seeds
 
     def training(self, stage: str) -> TrainingConfig:
         """The training settings of ``stage`` (``pretrain`` or ``transfer``)."""

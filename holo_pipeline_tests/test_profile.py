@@ -2,12 +2,15 @@
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import yaml
 
 from holo_pipeline.catalog import catalog_file
 from holo_pipeline.datasets.processing import PhaseRetrievalSettings
+from holo_pipeline.datasets.splits import assign_splits
 from holo_pipeline.definitions import build_definitions
+from holo_pipeline.instrument.simulate import plan_cohort
 from holo_pipeline.profile import load_profile, profile_env_names
 from holo_pipeline.settings import ConfigError
 
@@ -19,7 +22,8 @@ def test_shipped_profiles_load_and_differ_where_documented():
     assert (paper.model.n_ch, paper.model.n_levels) == (16, 5)
     assert demo.training("pretrain").epochs == 20 and demo.training("transfer").epochs == 12
     assert paper.training("pretrain").lr_g == pytest.approx(1e-5)
-    assert len(demo.plan.partition_keys()) == 9 and len(paper.plan.partition_keys()) == 21
+    # the plan of issue 16: 12 demo experiments × 2 seeds, 21 paper experiments × 3 seeds
+    assert len(demo.plan.partition_keys()) == 24 and len(paper.plan.partition_keys()) == 63
     assert demo.processing.dask_scheduler == "threads"
     assert paper.processing.dask_scheduler == "processes"
     # the MH-PR the pipeline runs (measured against the simulator's truth; see the catalog)
@@ -104,3 +108,29 @@ def test_the_profile_feeds_partitions_code_versions_and_resources(tmp_path):
     processing = defs.resources["processing"]
     assert processing.mhpr_iterations == demo.processing.mhpr_iterations
     assert defs.resources["catalog"].data_root == str(tmp_path)
+
+
+def _planned_splits(profile) -> pd.DataFrame:
+    """The splits the profile's simulated cohort gets (the pipeline's own split rule)."""
+    slides = pd.DataFrame([dataclasses.asdict(s) for s in plan_cohort(profile.cohort)])
+    p = profile.processing
+    return assign_splits(slides, fractions=p.split_fractions, salt=p.split_salt)
+
+
+def test_demo_transfer_tissues_have_enough_test_fovs_from_several_patients():
+    splits = _planned_splits(load_profile("demo", environ={}))
+    test = splits[splits["split"] == "test"]
+    for tissue in ("prostate", "salivary_gland"):
+        rows = test[test["tissue"] == tissue]
+        assert rows["n_fov"].sum() >= 8 and rows["patient_id"].nunique() >= 2, tissue
+        assert set(splits.loc[splits["tissue"] == tissue, "split"]) == {"train", "val", "test"}
+    # the pretraining tissues keep one patient per split
+    pretrain = splits[~splits["tissue"].isin(["prostate", "salivary_gland"])]
+    assert (pretrain.groupby(["tissue", "split"]).size() == 1).all()
+
+
+def test_paper_profile_test_sets_are_the_papers():
+    """49 prostate and 40 salivary-gland test FOVs (Huang et al. 2022)."""
+    splits = _planned_splits(load_profile("paper", environ={}))
+    test = splits[splits["split"] == "test"].groupby("tissue")["n_fov"].sum()
+    assert test["prostate"] == 49 and test["salivary_gland"] == 40

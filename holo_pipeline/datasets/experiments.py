@@ -8,14 +8,14 @@ trainable, and the same network trained from scratch.
 **How Nt/N maps onto the data.** The unit of training data is a *tile*: a non-overlapping
 ``tile_size`` × ``tile_size`` square of unique sample area cut from the 512×512 training patches.
 N is the number of tiles per pretraining tissue (the mean over blood smear, Pap smear and lung
-train slides); the new tissue is trained on Nt = max(1, round(Nt/N · N)) of its train tiles, drawn
-with a fixed seed (capped by what exists). In the ``paper`` profile a tile is a whole 512×512
-patch, so this is exactly the paper's ratio of unique FOVs. The ``demo`` cohort has only ~2 train
-patches per tissue, so whole patches would make every ratio collapse onto Nt = 1; it uses 128-px
-tiles instead (16 per patch) — the ratio then controls unique sample area, the quantity the paper
-varies, at a much smaller absolute N. Training still draws random 64-px crops (×8 augmentation in
-the paper) from whatever tiles it gets, and the number of crops per epoch grows with Nt. The
-``training_runs`` table records the Nt actually used (``n_train_patches``, in tiles).
+train slides); the new tissue is trained on Nt = max(1, round(Nt/N · N)) of its train tiles,
+drawn with the experiment's seed (capped by what exists). In the ``paper`` profile a tile is a whole
+512×512 patch, so this is exactly the paper's ratio of unique FOVs. The ``demo`` cohort has only
+~2 train patches per tissue, so whole patches would make every ratio collapse onto Nt = 1; it uses
+128-px tiles instead (16 per patch) — the ratio then controls unique sample area, the quantity the
+paper varies, at a much smaller absolute N. Training still draws random 64-px crops (×8
+augmentation in the paper) from whatever tiles it gets, and the number of crops per epoch grows with
+Nt. The ``training_runs`` table records the Nt actually used (``n_train_patches``, in tiles).
 
 The plan is plain data (no Dagster, no TensorFlow) and lives beside the patch stores it selects
 from; the Dagster partitions of ``transferred_models`` are its :attr:`TransferExperiment.key`
@@ -42,17 +42,25 @@ VARIANTS = ("frozen_rnn", "full_transfer", "scratch")
 the same network from fresh weights (the paper's baseline). Tables, reports, the plan and the
 ``transferred_models`` partition keys list them in this order."""
 
-_KEY = re.compile(r"^(?P<tissue>[a-z_]+)-(?P<variant>[a-z_]+)-r(?P<ratio>\d+\.\d+)-m(?P<m>\d+)$")
+_KEY = re.compile(
+    r"^(?P<tissue>[a-z_]+)-(?P<variant>[a-z_]+)-r(?P<ratio>\d+\.\d+)-m(?P<m>\d+)-s(?P<seed>\d+)$"
+)
 
 
 @dataclass(frozen=True, order=True)
 class TransferExperiment:
-    """One transferred model: tissue, variant, Nt/N ratio and number of input holograms Mt."""
+    """One transferred model: tissue, variant, Nt/N ratio, input holograms Mt and training seed.
+
+    The seed draws the Nt training tiles, the fresh weights (the scratch generator, every
+    discriminator) and every epoch's crops; the three variants of one seed share the tiles, so
+    that comparisons between variants are paired.
+    """
 
     tissue: str
     variant: str
     nt_ratio: float
     n_holograms: int
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -61,11 +69,13 @@ class TransferExperiment:
             raise ConfigError(f"nt_ratio must be in (0, 1], got {self.nt_ratio}")
         if self.n_holograms < 1:
             raise ConfigError(f"n_holograms must be >= 1, got {self.n_holograms}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
 
     @property
     def key(self) -> str:
-        """Partition key, e.g. ``prostate-frozen_rnn-r0.121-m2``."""
-        return f"{self.tissue}-{self.variant}-r{self.nt_ratio:.3f}-m{self.n_holograms}"
+        """Partition key, e.g. ``prostate-frozen_rnn-r0.121-m2-s0``."""
+        return f"{self.tissue}-{self.variant}-r{self.nt_ratio:.3f}-m{self.n_holograms}-s{self.seed}"
 
     @classmethod
     def from_key(cls, key: str) -> TransferExperiment:
@@ -78,6 +88,7 @@ class TransferExperiment:
             variant=match["variant"],
             nt_ratio=float(match["ratio"]),
             n_holograms=int(match["m"]),
+            seed=int(match["seed"]),
         )
 
     def labels(self) -> dict[str, object]:
@@ -88,19 +99,22 @@ class TransferExperiment:
             "variant": self.variant,
             "nt_ratio": self.nt_ratio,
             "n_holograms": self.n_holograms,
+            "seed": self.seed,
         }
 
 
 @dataclass(frozen=True)
 class ExperimentPlan:
-    """Pretraining tissues and M, and per transfer tissue its Nt/N ratios and Mt values.
+    """Pretraining tissues and M, per transfer tissue its Nt/N ratios and Mt values, and the seeds.
 
     Each profile sets its own under ``profiles.<name>.plan`` in ``data_catalog.yaml`` (read by
     :func:`holo_pipeline.profile.load_profile`). ``paper``: whole patches as tiles; M = 5; prostate
     at Nt/N = 12.1 % (the paper's smallest; the other three ratios, 25/50/100 %, are our choice —
-    the paper names only 12.1 %) with Mt = 2; salivary gland at 24.8 % with Mt = 2, 3, 4.
-    ``demo``: 128-px tiles; M = 3; prostate at 12.1 % and 50 % with Mt = 2; salivary gland at
-    24.8 % with Mt = 2 — 9 transferred models, small enough for 2 CPU cores.
+    the paper names only 12.1 %) with Mt = 2; salivary gland at 24.8 % with Mt = 2, 3, 4 (the
+    paper's Mt sweep). ``demo``: 128-px tiles; M = 4 (the largest Mt); prostate at 12.1 % with
+    Mt = 2 and salivary gland at 24.8 % with Mt = 2, 3, 4 — 12 models per seed, each trained once
+    per seed of ``seeds`` (every seed's model is kept: the spread across seeds is part of the
+    result).
     """
 
     pretrain_tissues: tuple[str, ...]
@@ -108,15 +122,21 @@ class ExperimentPlan:
     transfer: tuple[tuple[str, tuple[float, ...], tuple[int, ...]], ...]
     tile_size: int | None = None
     variants: tuple[str, ...] = VARIANTS
+    seeds: tuple[int, ...] = (0,)
+
+    def __post_init__(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ConfigError(f"seeds must be distinct integers >= 0, got {list(self.seeds)}")
 
     def experiments(self) -> list[TransferExperiment]:
-        """Every transferred model of the plan, in a stable order."""
+        """Every transferred model of the plan, in a stable order (seed last)."""
         return [
-            TransferExperiment(tissue, variant, ratio, m)
+            TransferExperiment(tissue, variant, ratio, m, seed)
             for tissue, ratios, mts in self.transfer
             for ratio in ratios
             for m in mts
             for variant in self.variants
+            for seed in self.seeds
         ]
 
     def partition_keys(self) -> list[str]:

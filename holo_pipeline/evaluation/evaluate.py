@@ -163,7 +163,8 @@ def evaluate_model(
     n_holograms
         M, the number of heights fed to the model (see :func:`evaluation_heights`).
     labels
-        Columns copied onto every record (model_key, tissue, variant, nt_ratio, n_holograms).
+        Columns copied onto every record (model_key, tissue, variant, nt_ratio, n_holograms,
+        seed).
     batch_size, max_patches
         Patches per call of ``reconstruct``; cap per slide.
     keep
@@ -206,7 +207,7 @@ def evaluate_model(
     return records, kept
 
 
-LABEL_KEYS = ("model_key", "tissue", "variant", "nt_ratio", "n_holograms")
+LABEL_KEYS = ("model_key", "tissue", "variant", "nt_ratio", "n_holograms", "seed")
 
 
 def evaluate_runs(
@@ -251,6 +252,7 @@ def evaluate_runs(
             "variant": BACKBONE_DIRECT,
             "nt_ratio": 0.0,
             "n_holograms": backbone_holograms,
+            "seed": int(backbone.get("seed", 0)),
         }
         jobs.append((backbone, labels))
     records: list[dict[str, Any]] = []

@@ -268,18 +268,39 @@ class CohortProfile:
     The defaults are the ``paper`` profile's (512×512 frames -> 1536×1536 super-resolved, 9
     patches per FOV); each profile of ``data_catalog.yaml`` sets its own
     (``profiles.<name>.cohort``, read by :func:`holo_pipeline.profile.load_profile`).
+    ``patients_by_tissue`` and ``fovs_by_tissue`` (tissue → number) override the two numbers for
+    single tissues, e.g. to give the transfer tissues the test patients their evaluation needs
+    without simulating more of the pretraining tissues.
     """
 
     frame_shape: tuple[int, int] = (512, 512)
     patients_per_tissue: int = 5
     slides_per_patient: int = 1
     fovs_per_slide: int = 8
+    patients_by_tissue: tuple[tuple[str, int], ...] = ()
+    fovs_by_tissue: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.frame_shape) != 2 or min(self.frame_shape) < 16:
             raise ValueError(f"frame_shape must be two sizes >= 16 px, got {self.frame_shape}")
         if min(self.patients_per_tissue, self.slides_per_patient, self.fovs_per_slide) < 1:
             raise ValueError("patients_per_tissue, slides_per_patient, fovs_per_slide must be >= 1")
+        for name in ("patients_by_tissue", "fovs_by_tissue"):
+            value = getattr(self, name)
+            pairs = tuple(sorted((dict(value) if value else {}).items()))
+            if any(t not in TISSUES or int(n) < 1 for t, n in pairs):
+                raise ValueError(
+                    f"{name} must map tissues of {TISSUES} to numbers >= 1, got {value}"
+                )
+            object.__setattr__(self, name, tuple((t, int(n)) for t, n in pairs))
+
+    def patients(self, tissue: str) -> int:
+        """Patients of ``tissue`` (``patients_by_tissue`` or ``patients_per_tissue``)."""
+        return dict(self.patients_by_tissue).get(tissue, self.patients_per_tissue)
+
+    def fovs(self, tissue: str) -> int:
+        """FOVs per slide of ``tissue`` (``fovs_by_tissue`` or ``fovs_per_slide``)."""
+        return dict(self.fovs_by_tissue).get(tissue, self.fovs_per_slide)
 
 
 @dataclass(frozen=True)
@@ -309,12 +330,12 @@ def plan_cohort(
     for t in tissues:
         if t not in TISSUES:
             raise ValueError(f"tissue must be one of {TISSUES}, got {t!r}")
-    n_pat = spec.patients_per_tissue if patients_per_tissue is None else int(patients_per_tissue)
-    n_fov = spec.fovs_per_slide if fovs_per_slide is None else int(fovs_per_slide)
-    if n_pat < 1 or n_fov < 1:
+    if any(n is not None and int(n) < 1 for n in (patients_per_tissue, fovs_per_slide)):
         raise ValueError("patients_per_tissue and fovs_per_slide must be >= 1")
     plans = []
     for t in tissues:
+        n_pat = spec.patients(t) if patients_per_tissue is None else int(patients_per_tissue)
+        n_fov = spec.fovs(t) if fovs_per_slide is None else int(fovs_per_slide)
         short = t.replace("_", "-")
         for p in range(1, n_pat + 1):
             for s in range(1, spec.slides_per_patient + 1):

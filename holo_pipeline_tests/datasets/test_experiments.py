@@ -25,15 +25,15 @@ def test_partition_keys_round_trip_and_cover_both_tissues_and_variants():
         assert {e.variant for e in experiments} == {"frozen_rnn", "full_transfer", "scratch"}
     paper = load_profile("paper").plan
     assert paper.pretrain_holograms == 5
-    assert "salivary_gland-frozen_rnn-r0.248-m4" in paper.partition_keys()
-    assert "prostate-scratch-r0.121-m2" in paper.partition_keys()
+    assert "salivary_gland-frozen_rnn-r0.248-m4-s0" in paper.partition_keys()
+    assert "prostate-scratch-r0.121-m2-s0" in paper.partition_keys()
 
 
 def test_bad_keys_are_refused():
     with pytest.raises(ConfigError, match="not a transferred_models partition key"):
-        TransferExperiment.from_key("prostate-frozen_rnn-0.1-m2")
+        TransferExperiment.from_key("prostate-frozen_rnn-0.1-m2-s0")
     with pytest.raises(ConfigError, match="variant must be one of"):
-        TransferExperiment.from_key("prostate-frozen-r0.100-m2")
+        TransferExperiment.from_key("prostate-frozen-r0.100-m2-s0")
 
 
 def test_nt_from_ratio():

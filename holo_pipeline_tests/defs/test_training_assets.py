@@ -84,7 +84,7 @@ def test_backbone_transfer_and_evaluation_tables(tmp_path, monkeypatch):
         run_config={"ops": {"pretrained_backbone": train_cfg}},
     )
     assert result.success
-    keys = [f"prostate-{v}-r0.121-m2" for v in ("frozen_rnn", "full_transfer", "scratch")]
+    keys = [f"prostate-{v}-r0.121-m2-s0" for v in ("frozen_rnn", "full_transfer", "scratch")]
     for key in keys:
         result = dg.materialize(
             assets,
@@ -97,7 +97,7 @@ def test_backbone_transfer_and_evaluation_tables(tmp_path, monkeypatch):
         assert result.success
     result = dg.materialize(
         assets,
-        selection=["evaluation_metrics", "evaluation_summary", "training_runs", "training_history"],
+        selection=[*tables.TABLES, *tables.DERIVED_TABLES],
         instance=instance,
         resources=defs.resources,
     )

@@ -97,7 +97,7 @@ def test_every_run_and_the_backbone_directly_score_their_own_tissues_test_patien
 
         return reconstruct
 
-    labels = {"variant": "frozen_rnn", "nt_ratio": 0.121, "n_holograms": 2}
+    labels = {"variant": "frozen_rnn", "nt_ratio": 0.121, "n_holograms": 2, "seed": 0}
     runs = [
         {"model_key": "pr-frozen", "tissue": "prostate", "model_path": "pr.keras", **labels},
         {"model_key": "sg-frozen", "tissue": "salivary_gland", "model_path": "sg.keras", **labels},
@@ -186,6 +186,7 @@ def test_each_record_names_the_fov_its_patch_came_from(tmp_path):
         "variant": "scratch",
         "nt_ratio": 0.1,
         "n_holograms": 2,
+        "seed": 0,
     }
     records, _ = evaluate_model(lambda x: x[:, 0], test, n_holograms=2, labels=labels, batch_size=3)
     table = evaluation_metrics_table(records)

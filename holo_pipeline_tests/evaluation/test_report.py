@@ -29,6 +29,7 @@ def _tables():
                 "variant": variant,
                 "nt_ratio": ratio,
                 "n_holograms": 2,
+                "seed": 0,
                 "slide_id": "s",
                 "patient_id": "p",
                 "fov_id": "fov_000",

@@ -28,6 +28,7 @@ def _labels(variant: str, ratio: float = 0.1, mt: int = 2, tissue: str = "prosta
         "variant": variant,
         "nt_ratio": ratio,
         "n_holograms": mt,
+        "seed": 0,
     }
 
 

@@ -79,10 +79,19 @@ def _materialise(root: Path, instance: dg.DagsterInstance) -> None:
     run(["pretrained_backbone"], run_config={"ops": {"pretrained_backbone": one_epoch}})
     run(
         ["transferred_models"],
-        partition_key="prostate-frozen_rnn-r0.121-m2",
+        partition_key="prostate-frozen_rnn-r0.121-m2-s0",
         run_config={"ops": {"transferred_models": one_epoch}},
     )
-    run(["evaluation_metrics", "evaluation_summary", "training_runs", "training_history"])
+    run(
+        [
+            "evaluation_metrics",
+            "evaluation_summary",
+            "training_runs",
+            "training_history",
+            "step_timing",
+            "evaluation_comparisons",
+        ]
+    )
 
 
 def _dismiss_onboarding(page) -> None:

@@ -1,11 +1,14 @@
-"""Evaluation assets: the four result tables, written by one multi-asset ``evaluation``.
+"""Evaluation assets: the result tables, written by one multi-asset ``evaluation``.
 
-``evaluation_metrics`` (per test patch per model), ``evaluation_summary`` (per tissue × Nt/N × Mt
-× variant), ``training_runs`` (per model) and ``training_history`` (per model per epoch). Every
-model is scored on its tissue's *test* patients only (:func:`select_test_slides` refuses a split
-that leaks a test patient into train/val), and the pretrained backbone is also applied directly to
-each new tissue (``backbone_direct``, the paper's failure case). The UI shows the summary as a
-Markdown table, reconstruction panels and bar charts.
+``evaluation_metrics`` (per test patch per model and seed), ``evaluation_summary`` (per tissue ×
+Nt/N × Mt × variant, with CIs over test FOVs and the spread across seeds), ``training_runs`` (per
+model), ``training_history`` (per model per epoch), ``step_timing`` (the variants' train steps
+timed interleaved in this process) and ``evaluation_comparisons`` (the paper's five comparisons
+with CIs and verdicts; it also writes the ``evaluation_figures``). Every model is scored on its
+tissue's *test* patients only (:func:`select_test_slides` refuses a split that leaks a test
+patient into train/val), and the pretrained backbone is also applied directly to each new tissue
+(``backbone_direct``, the paper's failure case). The UI shows the tables as Markdown, a plot per
+comparison, the training curves and the reconstruction panels.
 """
 
 import json
@@ -17,7 +20,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.experiments import ExperimentPlan, TransferExperiment
+from holo_pipeline.datasets.previews import markdown_image as markdown_png
+from holo_pipeline.datasets.splits import patch_stores
 from holo_pipeline.datasets.stores import write_parquet
 from holo_pipeline.defs.resources import CatalogResource
 from holo_pipeline.defs.schedules import nightly_retrain_condition
@@ -27,6 +33,8 @@ from holo_pipeline.evaluation.evaluate import LABEL_KEYS, evaluate_runs, iter_te
 from holo_pipeline.evaluation.tables import (
     BACKBONE_DIRECT,
     TABLES,
+    conform,
+    empty,
     evaluation_metrics_table,
     evaluation_summary_table,
     training_history_table,
@@ -47,6 +55,10 @@ class EvaluationConfig(dg.Config):
     """Patches per forward pass."""
     patches_per_call: int = 16
     """Patches read and handed to ``predict`` at once (bounds memory; fewer calls, fewer traces)."""
+    timing_rounds: int = 8
+    """Rounds of the controlled step timing (each times one train step per variant); 0: skip."""
+    timing_warmup: int = 2
+    """Untimed train steps per variant before the timed rounds."""
 
 
 def _spec(name: str, description: str, profile: Profile) -> dg.AssetSpec:
@@ -75,14 +87,14 @@ def _trained_models(catalog: CatalogResource, plan: ExperimentPlan) -> list[dict
 def _history(run: dict[str, Any]) -> pd.DataFrame:
     history = pd.read_parquet(Path(run["dir"]) / "history.parquet")
     for key in LABEL_KEYS:
-        history[key] = run[key]
+        history[key] = run.get(key, 0) if key == "seed" else run[key]
     if run["model_key"] == "pretrained_backbone":
         history["variant"] = "backbone"
     return history
 
 
 def _run_row(run: dict[str, Any]) -> dict[str, Any]:
-    row = dict(run)
+    row = {"seed": 0, **run}
     if run["model_key"] == "pretrained_backbone":
         row["variant"] = "backbone"
     return row
@@ -112,9 +124,19 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             _spec(
                 "training_history", "Per model per epoch: losses, validation MAE, seconds.", profile
             ),
+            _spec(
+                "step_timing",
+                "Train steps of frozen_rnn, full_transfer and scratch timed interleaved.",
+                profile,
+            ),
+            _spec(
+                "evaluation_comparisons",
+                "The paper's five comparisons: paired differences, 95 % CIs, verdicts.",
+                profile,
+            ),
         ],
         name="evaluation",
-        code_version="evaluation-1",
+        code_version="evaluation-2",
     )
     def evaluation(
         context: dg.AssetExecutionContext,
@@ -150,19 +172,45 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         summary = evaluation_summary_table(metrics)
         history = training_history_table(_history(r) for r in runs)
         training = training_runs_table([_run_row(r) for r in runs], history)
+        timing = _step_timing(config, catalog, profile, splits, backbone, transfer_runs)
+        comparisons = cmp.comparisons_table(metrics, training, history, timing)
         tables = dict(zip(TABLES, (metrics, summary, training, history), strict=True))
+        tables |= {"step_timing": timing, "evaluation_comparisons": comparisons}
         paths = {name: write_parquet(frame, catalog.path(name)) for name, frame in tables.items()}
+        panels = _panels(test_sets, kept, transfer_runs, plan)
+        figures_dir = _write_figures(catalog.path("evaluation_figures"), panels)
 
+        curves = figures.training_curves_png(history) if len(history) else None
         described = {
             "evaluation_metrics": {
                 "test_patients": dg.MetadataValue.json(sorted(set(metrics["patient_id"]))),
+                "test_fovs_per_tissue": dg.MetadataValue.json(
+                    {
+                        t: len(g.drop_duplicates(["slide_id", "fov_id"]))
+                        for t, g in metrics.groupby("tissue")
+                    }
+                ),
                 "reconstructions": dg.MetadataValue.md(
-                    _panels(test_sets, kept, transfer_runs, plan)
+                    "\n\n".join(markdown_png(png, name) for name, png in panels.items())
+                    or "(no models)"
                 ),
             },
             "evaluation_summary": {"summary": dg.MetadataValue.md(_summary_markdown(summary))},
             "training_runs": {"runs": dg.MetadataValue.md(_runs_markdown(training))},
-            "training_history": {},
+            "training_history": {
+                "validation_mae": dg.MetadataValue.md(
+                    markdown_png(curves, "validation MAE per epoch") if curves else "(no rows)"
+                )
+            },
+            "step_timing": {
+                "median_seconds_per_step": dg.MetadataValue.json(
+                    {v: float(s) for v, s in timing.groupby("variant")["seconds"].median().items()}
+                )
+            },
+            "evaluation_comparisons": {
+                "verdicts": dg.MetadataValue.md(_comparisons_markdown(comparisons)),
+                "figures": dg.MetadataValue.path(str(figures_dir)),
+            },
         }
         for name, frame in tables.items():
             yield dg.MaterializeResult(
@@ -177,15 +225,78 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     return [evaluation]
 
 
+def _step_timing(
+    config: EvaluationConfig,
+    catalog: CatalogResource,
+    profile: Profile,
+    splits: pd.DataFrame,
+    backbone: dict[str, Any],
+    transfer_runs: list[dict[str, Any]],
+) -> pd.DataFrame:
+    """Time the variants' train steps interleaved (``model.step_timing``) on a transfer tissue's
+    validation patches, with the transfer settings and the plan's smallest Mt."""
+    if config.timing_rounds < 1 or not transfer_runs:
+        return empty("step_timing")
+    from holo_pipeline.datasets.tf_data import make_dataset
+    from holo_pipeline.model.step_timing import time_train_steps
+
+    settings = profile.training("transfer")
+    tissue = sorted({r["tissue"] for r in transfer_runs})[0]
+    mt = min(r["n_holograms"] for r in transfer_runs)
+    stores = patch_stores(splits, [tissue], "val")
+    data = make_dataset(
+        stores, n_holograms=mt, batch_size=settings.batch_size, seed=0,
+        crop_size=settings.crop_size, random_crop=True, augment=settings.augment,
+        repeats=settings.repeats, drop_remainder=True,
+    )  # fmt: skip
+    batches = [(x.numpy(), y.numpy()) for x, y in data.take(4)]
+    if not batches:
+        return empty("step_timing")
+    timing = time_train_steps(
+        Path(backbone["model_path"]), batches, model_config=profile.model, config=settings,
+        rounds=config.timing_rounds, warmup=config.timing_warmup,
+    )  # fmt: skip
+    x = batches[0][0]
+    timing["n_holograms"] = mt
+    timing["batch_size"] = int(x.shape[0])
+    timing["crop_size"] = int(x.shape[2])
+    return conform(timing, "step_timing")
+
+
+def _write_figures(folder: Path, panels: dict[str, bytes]) -> Path:
+    """Write each figure as ``<name>.png`` (atomically) and remove figures of an older run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, png in panels.items():
+        with atomic_path(folder / f"{name}.png") as tmp:
+            tmp.write_bytes(png)
+    for old in folder.glob("*.png"):
+        if old.stem not in panels:
+            old.unlink()
+    return folder
+
+
+def _comparisons_markdown(comparisons: pd.DataFrame) -> str:
+    if comparisons.empty:
+        return "(no rows)"
+    from holo_pipeline.evaluation.report import COMPARISON_SHOWN
+
+    parts = [cmp.format_frame(comparisons[COMPARISON_SHOWN])]
+    for name in cmp.COMPARISONS:
+        rows = comparisons[comparisons["comparison"] == name]
+        if len(rows):
+            parts.append(markdown_png(figures.comparison_png(rows, name), name))
+    return "\n\n".join(parts)
+
+
 def _summary_markdown(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "(no rows)"
-    shown = ["tissue", "nt_ratio", "n_holograms", "variant", "n_patches"]
-    shown += ["amplitude_rmse_mean", "phase_rmse_mean", "ecc_mean", "mae_mean", "ms_ssim_mean"]
+    from holo_pipeline.evaluation.report import summary_view
+
     label = ["tissue", "variant", "nt_ratio", "n_holograms"]
     return "\n\n".join(
         [
-            cmp.format_frame(summary[shown]),
+            cmp.format_frame(summary_view(summary)),
             figures.bar_chart(
                 summary,
                 value="amplitude_rmse_mean",
@@ -222,29 +333,29 @@ def _panels(
     kept: dict[tuple[str, str], np.ndarray],
     transfer_runs: list[dict[str, Any]],
     plan: ExperimentPlan,
-) -> str:
-    """Per tissue: the first test patch, ground truth and each variant at the smallest Nt/N, Mt."""
-    parts = []
+) -> dict[str, bytes]:
+    """Per tissue: the first test patch, ground truth and each variant at the smallest Nt/N, Mt
+    (the first seed), as PNGs named ``reconstructions-<tissue>``."""
+    parts = {}
     for tissue, test in sorted(test_sets.items()):
         runs = [r for r in transfer_runs if r["tissue"] == tissue]
         if not runs:
             continue
-        smallest = min((r["nt_ratio"], r["n_holograms"]) for r in runs)
+        smallest = min((r["nt_ratio"], r["n_holograms"], r.get("seed", 0)) for r in runs)
         chosen = sorted(
             (TransferExperiment.from_key(r["model_key"]) for r in runs
-             if (r["nt_ratio"], r["n_holograms"]) == smallest),
+             if (r["nt_ratio"], r["n_holograms"], r.get("seed", 0)) == smallest),
             key=lambda e: plan.variants.index(e.variant),
         )  # fmt: skip
         first = next(iter_test_patches(test, smallest[1], max_patches=1))
         predictions = {e.variant: kept[(tissue, e.key)] for e in chosen if (tissue, e.key) in kept}
         if (tissue, "pretrained_backbone") in kept:
             predictions[BACKBONE_DIRECT] = kept[(tissue, "pretrained_backbone")]
-        parts.append(
-            figures.reconstruction_panels(
-                first.inputs[0],
-                first.target,
-                predictions,
-                title=f"{tissue} {first.slide_id} patch 0 — Nt/N {smallest[0]:g}, Mt {smallest[1]}",
-            )
+        parts[f"reconstructions-{tissue}"] = figures.reconstruction_panels_png(
+            first.inputs[0],
+            first.target,
+            predictions,
+            title=f"{tissue} {first.slide_id} patch 0 — Nt/N {smallest[0]:g}, Mt {smallest[1]}, "
+            f"seed {smallest[2]}",
         )
-    return "\n\n".join(parts) or "(no models)"
+    return parts

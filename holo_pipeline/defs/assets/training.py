@@ -1,9 +1,10 @@
 """Model assets: ``pretrained_backbone`` and ``transferred_models`` (one partition per model).
 
 Both are built by :func:`build_model_assets` from the typed profile. ``transferred_models`` is
-partitioned by a static key ``<tissue>-<variant>-r<Nt/N>-m<Mt>`` from the profile's
-:class:`holo_pipeline.datasets.experiments.ExperimentPlan`, so each model is
-its own cached, versioned output that can be rerun alone. Both assets run in the ``gpu``
+partitioned by a static key ``<tissue>-<variant>-r<Nt/N>-m<Mt>-s<seed>`` from the profile's
+:class:`holo_pipeline.datasets.experiments.ExperimentPlan` (one partition per experiment and
+seed of ``plan.seeds``), so each model is its own cached, versioned output that can be rerun alone,
+and every seed's model is kept. Both assets run in the ``gpu``
 concurrency pool (set its limit to the number of GPUs: ``dagster instance concurrency set gpu 1``)
 and rerun nightly when their inputs changed (:mod:`holo_pipeline.defs.schedules`).
 
@@ -48,16 +49,23 @@ GPU_K8S = {
 }
 
 
-class TrainingRunConfig(dg.Config):
-    """Run parameters of a training asset (defaults: the profile's settings)."""
+class TransferRunConfig(dg.Config):
+    """Run parameters of ``transferred_models`` (defaults: the profile's settings).
+
+    Its seed is not a run parameter: it is part of the partition key."""
 
     epochs: int = 0
     """Epochs to train; 0 keeps the profile's ``TrainingConfig.epochs``."""
+
+
+class TrainingRunConfig(TransferRunConfig):
+    """Run parameters of ``pretrained_backbone`` (defaults: the profile's settings)."""
+
     seed: int = 0
-    """Seeds weight initialisation, data sampling and the transfer tiles."""
+    """Seeds weight initialisation and data sampling."""
 
 
-def _training_config(stage: str, profile: Profile, run: TrainingRunConfig) -> TrainingConfig:
+def _training_config(stage: str, profile: Profile, run: TransferRunConfig) -> TrainingConfig:
     config = profile.training(stage)
     # Validate on whole patches: a 64-px centre crop of a few patches is too noisy a signal for
     # the convergence comparison (epochs to the baseline's best validation MAE).
@@ -159,13 +167,14 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         **model_step(profile),
         code_version=profile.code_version("transfer"),
         description=(
-            "One transferred RH-M per partition <tissue>-<variant>-r<Nt/N>-m<Mt>: frozen_rnn "
-            "(backbone, recurrent blocks frozen), full_transfer (backbone, all trainable), scratch."
+            "One transferred RH-M per partition <tissue>-<variant>-r<Nt/N>-m<Mt>-s<seed>: "
+            "frozen_rnn (backbone, recurrent blocks frozen), full_transfer (backbone, all "
+            "trainable), scratch; each experiment once per seed."
         ),
     )
     def transferred_models(
         context: dg.AssetExecutionContext,
-        config: TrainingRunConfig,
+        config: TransferRunConfig,
         catalog: CatalogResource,
     ) -> dg.MaterializeResult:
         """Train one transferred model on Nt tiles of its tissue (see ``experiments`` for Nt/N)."""
@@ -184,7 +193,7 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             pretrain_stores=patch_stores(splits, plan.pretrain_tissues, "train"),
             tissue_stores=patch_stores(splits, [experiment.tissue], "train"),
             path=out_dir / "train_tiles.zarr",
-            seed=config.seed,
+            seed=experiment.seed,
         )
         backbone = catalog.path("pretrained_backbone") / "generator.keras"
         run = train_and_publish(
@@ -195,7 +204,7 @@ def build_model_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             config=_training_config("transfer", profile, config),
             model_config=profile.model,
             n_holograms=experiment.n_holograms,
-            seed=config.seed,
+            seed=experiment.seed,
             backbone_path=None if experiment.variant == "scratch" else backbone,
             data_signature=[
                 store_signature(patch_stores(splits, [experiment.tissue], "train") + val),
