@@ -18,6 +18,10 @@ import warnings
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("holo_pipeline.simulate", "simulate raw slides with the virtual microscope"),
     "demo": ("holo_pipeline.demo", "simulate the demo cohort and materialise the whole graph"),
+    "reconstruct": (
+        "holo_pipeline.reconstruction.command",
+        "reconstruct a raw slide with a trained network into OME-Zarr",
+    ),
     "report": (
         "holo_pipeline.evaluation.report",
         "print the evaluation summary from stored tables",
@@ -26,7 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 # subcommands that import Dagster
 USES_DAGSTER = frozenset({"demo"})
 # commands that train or run a network: TensorFlow is imported up front, quietly
-USES_TENSORFLOW = frozenset({"demo"})
+USES_TENSORFLOW = frozenset({"demo", "reconstruct"})
 
 
 def _load(name: str):
