@@ -31,7 +31,7 @@ from holo_pipeline.atomic import atomic_path
 ATTRS_KEY = "holo_pipeline"
 CHANNELS = ("amplitude", "phase")
 #: The coarsest pyramid level is the last whose shorter side is at least this many pixels.
-MIN_LEVEL_SIDE = 64
+MIN_LEVEL_SIDE = 32
 _AXES = [
     {"name": "c", "type": "channel"},
     {"name": "y", "type": "space", "unit": "micrometer"},
