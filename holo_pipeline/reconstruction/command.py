@@ -131,9 +131,13 @@ def run(args: argparse.Namespace) -> int:
     from holo_pipeline.reconstruction.reconstruct import reconstruct_raw_slide
 
     generator = load_generator(model["model_path"])
-    _, results = reconstruct_raw_slide(
-        args.slide, generator, n_holograms=model["n_holograms"], fov_ids=wanted
-    )
+    try:  # a frame that fails to read only shows when it is read
+        _, results = reconstruct_raw_slide(
+            args.slide, generator, n_holograms=model["n_holograms"], fov_ids=wanted
+        )
+    except (ValueError, RawDataError) as exc:
+        print(f"holo-pipeline reconstruct: {exc}", file=sys.stderr)
+        return BAD_INPUT
     write_field_images(
         args.out,
         {r.fov_id: r.field for r in results},
