@@ -82,7 +82,7 @@ def test_a_pin_overrides_the_scores_and_an_unknown_pin_is_refused():
     )
     assert pinned["choice"].tolist() == ["pinned"]
     assert pinned["model_key"].tolist() == ["prostate-scratch-r0.121-m2"]
-    with pytest.raises(ConfigError, match="production_models.prostate: no trained model"):
+    with pytest.raises(ConfigError, match=r"production_models\.prostate: no trained model"):
         choose_production_models(metrics, RUNS, tissues=[], pins={"prostate": "nope-m2"})
 
 
