@@ -33,7 +33,7 @@ from holo_pipeline.settings import ConfigError, data_root_location
 from holo_pipeline.storage import has_protocol, join_location, local_path, storage_location
 
 DATA_ROOT = "data"
-FORMATS = ("parquet", "zarr", "keras", "json", "directory")
+FORMATS = ("parquet", "zarr", "ome_zarr", "keras", "json", "directory")
 _REQUIRED = ("uri", "format", "partitioning", "description")
 _DTYPES = ("string", "int32", "int64", "float32", "float64", "bool", "complex64")
 _KEY_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -248,6 +248,7 @@ class Catalog:
     datasets: dict[str, DatasetEntry]
     profiles: dict[str, dict[str, Any]]  # raw; validated by holo_pipeline.profile
     roots: dict[str, str] = field(default_factory=dict)  # as written under `roots:`
+    production_pins: dict[str, str] = field(default_factory=dict)  # `production_models:`
 
     def root_locations(self, data_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
         """Return every storage root (``data`` included) → its location, overrides applied."""
@@ -287,7 +288,25 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
         datasets=datasets,
         profiles=dict(raw.get("profiles") or {}),
         roots=roots,
+        production_pins=_parse_pins(raw.get("production_models"), source),
     )
+
+
+def _parse_pins(raw: Any, source: Path) -> dict[str, str]:
+    """``production_models:`` — tissue → pinned model key (see holo_pipeline.reconstruction)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: production_models must map tissue names to model keys")
+    pins = {}
+    for tissue, key in raw.items():
+        if not isinstance(key, str) or not _KEY_VALUE.match(key):
+            raise ConfigError(
+                f"{source}: production_models.{tissue} must be a model key "
+                f"(e.g. prostate-frozen_rnn-r0.121-m2-s0 or pretrained_backbone), got {key!r}"
+            )
+        pins[str(tissue)] = key
+    return pins
 
 
 def dataset_path(name: str, root: str | os.PathLike[str] | None = None, **keys: str) -> str:

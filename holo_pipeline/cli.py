@@ -22,6 +22,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "convert another lab's holograms (images or .mat) into a raw slide",
     ),
     "demo": ("holo_pipeline.demo", "simulate the demo cohort and materialise the whole graph"),
+    "reconstruct": (
+        "holo_pipeline.reconstruction.command",
+        "reconstruct a raw slide with a trained network into OME-Zarr",
+    ),
     "report": (
         "holo_pipeline.evaluation.report",
         "print the evaluation summary from stored tables",
@@ -30,7 +34,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 # subcommands that import Dagster
 USES_DAGSTER = frozenset({"demo"})
 # commands that train or run a network: TensorFlow is imported up front, quietly
-USES_TENSORFLOW = frozenset({"demo"})
+USES_TENSORFLOW = frozenset({"demo", "reconstruct"})
 
 
 def _load(name: str):

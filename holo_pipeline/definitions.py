@@ -23,6 +23,7 @@ from holo_pipeline.defs.assets import (
     holograms,
     ingest,
     patches,
+    reconstructions,
     simulator_truth,
     training,
 )
@@ -50,13 +51,15 @@ def build_definitions(
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
     physics = list(PHYSICS_MODULES)
+    recon_assets, recon_checks = reconstructions.build_reconstruction_assets(profile)
     return dg.Definitions(
         assets=[
             *dg.load_assets_from_modules(physics),
             *training.build_model_assets(profile),
             *evaluation.build_evaluation_assets(profile),
+            *recon_assets,
         ],
-        asset_checks=dg.load_asset_checks_from_modules(physics),
+        asset_checks=[*dg.load_asset_checks_from_modules(physics), *recon_checks],
         sensors=[landing_sensor, automation_sensor],
         jobs=[audit_landing],
         resources=build_resources(profile, root),

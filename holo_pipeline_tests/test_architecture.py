@@ -14,7 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "holo_pipeline"
-CORE = ("optics", "instrument", "datasets", "model", "evaluation")
+CORE = ("optics", "instrument", "datasets", "model", "evaluation", "reconstruction")
+"""Core layers in import order: each may import only those before it (and never dagster)."""
 
 
 def _unit(module: str) -> str:
@@ -177,3 +178,16 @@ def test_loading_the_code_location_reads_only_documented_holo_variables(tmp_path
     assert not undocumented, f"undocumented environment reads: {sorted(undocumented)}"
     readme = (REPO / "README.md").read_text() + (REPO / "data_catalog.yaml").read_text()
     assert "HOLO_PROFILE" in readme and "HOLO_<SETTING>" in readme
+
+
+def test_core_layers_import_only_earlier_layers():
+    bad = [
+        f"{module} imports {name}"
+        for module, names in _sources().items()
+        if _unit(module) in CORE
+        for name in names
+        if name.startswith("holo_pipeline.")
+        and _unit(name) in CORE
+        and CORE.index(_unit(name)) > CORE.index(_unit(module))
+    ]
+    assert not bad, "\n".join(bad)
