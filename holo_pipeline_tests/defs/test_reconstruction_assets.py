@@ -51,6 +51,7 @@ def _publish_models(root, generator):
         runs.append(
             {
                 "model_key": key,
+                "seed": 0,
                 "tissue": "prostate" if variant != "backbone" else "blood_smear+pap_smear+lung",
                 "variant": variant,
                 "nt_ratio": 0.121 if variant != "backbone" else 0.0,
@@ -71,6 +72,7 @@ def _publish_models(root, generator):
             {
                 **{k: runs[0][k] for k in ("model_key", "tissue", "variant", "nt_ratio")},
                 "n_holograms": 2,
+                "seed": 0,
                 "slide_id": "prostate-p03-s1",
                 "patient_id": "p3",
                 "fov_id": "fov_000",
