@@ -1,8 +1,5 @@
-"""``holo-pipeline reconstruct`` on a simulated slide: a valid OME-Zarr, and clear refusals.
-
-TODO(import): the same on a slide written by ``holo-pipeline import`` (raw format v2) once the
-importer is merged.
-"""
+"""``holo-pipeline reconstruct`` on a simulated slide and on one written by ``holo-pipeline import``
+(raw format v2): a valid OME-Zarr, and clear refusals."""
 
 import json
 
@@ -18,6 +15,12 @@ from holo_pipeline.datasets.stores import write_parquet
 from holo_pipeline.instrument import read_slide
 from holo_pipeline.reconstruction.ome import read_field_image, store_attrs
 from holo_pipeline_tests.defs.conftest import corrupt, small_slide
+from holo_pipeline_tests.instrument.import_sources import (
+    PITCH_UM,
+    WAVELENGTH_NM,
+    holograms,
+    write_mat_v5,
+)
 from holo_pipeline_tests.reconstruction.conftest import write_model_dir
 
 
@@ -56,6 +59,31 @@ def test_a_model_file_reconstructs_a_simulated_slide_into_ome_zarr(slide, model,
     field = read_field_image(out, "fov_000")
     assert field.shape == (96, 96) and np.isfinite(field).all()
     assert store_attrs(out)["model_key"] == "prostate-m"
+
+
+def test_an_imported_mat_slide_reconstructs_into_ome_zarr(model, tmp_path):
+    """The lab's route: ``import`` a 2-height .mat of amplitudes, then ``reconstruct`` it."""
+    z2_um = [300.0, 340.0]
+    amplitudes = np.sqrt(holograms((104, 96), z2_um)).transpose(1, 2, 0)  # (H, W, n)
+    mat = write_mat_v5(tmp_path / "scan.mat", "amp", amplitudes)
+    landing = tmp_path / "landing"
+    imported = [
+        *["import", str(mat), "--landing", str(landing), "--slide-id", "prostate-lab-s1"],
+        *["--patient-id", "lab01", "--tissue", "prostate", "--mat-key", "amp", "--amplitude"],
+        *["--wavelength-nm", str(WAVELENGTH_NM), "--pixel-pitch-um", str(PITCH_UM)],
+        *["--z2-um", *map(str, z2_um)],
+    ]
+    assert main(imported) == 0
+    slide = landing / "prostate-lab-s1"
+    out = tmp_path / "imported.zarr"
+    assert main(["reconstruct", str(slide), "--model", str(model), "--out", str(out)]) == 0
+    fov = read_slide(slide).fov_ids[0]
+    node = next(iter(Reader(parse_url(str(out / fov)))()))
+    assert node.metadata["channel_names"] == ["amplitude", "phase"]
+    scale = node.metadata["coordinateTransformations"][0][0]["scale"]
+    assert scale == pytest.approx([1.0, PITCH_UM, PITCH_UM])
+    field = read_field_image(out, fov)
+    assert field.shape == (104, 96) and np.isfinite(field).all()
 
 
 def test_a_tissue_resolves_through_production_models(slide, model, tmp_path):
