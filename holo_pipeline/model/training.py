@@ -41,7 +41,7 @@ import tensorflow as tf
 
 from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.patch_store import PatchStore
-from holo_pipeline.datasets.tf_data import make_dataset
+from holo_pipeline.datasets.tf_data import load_into_memory, make_dataset
 from holo_pipeline.model.config import VARIANTS, RHMConfig, TrainingConfig
 from holo_pipeline.model.losses import discriminator_loss, generator_loss, ms_ssim
 from holo_pipeline.model.networks import (
@@ -58,6 +58,9 @@ HISTORY_COLUMNS = (
 )  # fmt: skip
 
 StoreLike = PatchStore | str | os.PathLike[str]
+
+IN_MEMORY_BYTES = 1 << 30
+"""Training and validation stores each up to this size (uncompressed) are read into memory once."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class TrainingResult:
         Whether early stopping ended training before ``config.epochs``.
     resumed_from_epoch
         Epochs already done when this call started (0 for a fresh run).
+    timings
+        Wall seconds of this call by phase (see :data:`TIMING_PHASES`), for benchmarks and logs.
     """
 
     variant: str
@@ -98,6 +103,7 @@ class TrainingResult:
     best_val_mae: float
     stopped_early: bool
     resumed_from_epoch: int
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -460,6 +466,50 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         return stopped
 
 
+class _CallbackClock:
+    """Wall seconds spent in each callback's ``on_train_begin``/``on_epoch_end``/``on_train_end``.
+
+    :meth:`interleave` puts a marker callback before, between and after the given callbacks; Keras
+    calls a hook on each callback in list order, so the time between two markers is the hook of
+    the callback between them.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = 0.0
+
+    def interleave(
+        self, callbacks: Sequence[keras.callbacks.Callback]
+    ) -> list[keras.callbacks.Callback]:
+        names = [type(cb).__name__ for cb in callbacks]
+        self.seconds = dict.fromkeys(names, 0.0)
+        out: list[keras.callbacks.Callback] = [_ClockMarker(self, None)]
+        for name, callback in zip(names, callbacks, strict=True):
+            out += [callback, _ClockMarker(self, name)]
+        return out
+
+    def mark(self, after: str | None) -> None:
+        now = time.perf_counter()
+        if after is not None:
+            self.seconds[after] += now - self._last
+        self._last = now
+
+
+class _ClockMarker(keras.callbacks.Callback):
+    def __init__(self, clock: _CallbackClock, after: str | None) -> None:
+        super().__init__()
+        self.clock, self.after = clock, after
+
+    def on_train_begin(self, logs=None):
+        self.clock.mark(self.after)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.mark(self.after)
+
+    def on_train_end(self, logs=None):
+        self.clock.mark(self.after)
+
+
 class EpochCallback(keras.callbacks.Callback):
     """Call ``on_epoch(row)`` with the finished epoch's :data:`HISTORY_COLUMNS` row (1-based)."""
 
@@ -499,21 +549,34 @@ def _read_history(path: Path, epochs_done: int) -> pd.DataFrame:
     return logged[list(HISTORY_COLUMNS)].reset_index(drop=True)
 
 
-def _epoch_stream(
-    epoch_data: Callable[[int], tf.data.Dataset], first: int, last: int
-) -> tf.data.Dataset:
-    """Epochs ``first .. last - 1`` of ``epoch_data`` one after another, built as they are reached.
+TIMING_PHASES = (
+    "data", "build", "restore", "fit", "save", "train_first_epoch", "train_other_epochs",
+    "validation_first_epoch", "validation_other_epochs", "callbacks", "fit_other", "total",
+)  # fmt: skip
+"""Keys of :attr:`TrainingResult.timings`, wall seconds of one :func:`train_model` call: ``data``
+(epoch plans, datasets), ``build`` (networks, backbone weights, optimizers), ``restore``
+(checkpoint, history), ``fit`` (all of ``fit``), ``save`` (the generator file). ``fit`` splits into
+the first epoch's training and validation (tracing included), the other epochs', the callbacks
+(``callback:<class>`` keys give each one) and ``fit_other`` (the rest: fit's own start-up)."""
 
-    ``fit`` with ``steps_per_epoch`` keeps one iterator across epochs, so epoch ``e`` of ``fit``
-    reads exactly ``epoch_data(e)``, whether or not the run was resumed.
-    """
 
-    def batches():
-        for epoch in range(first, last):
-            yield from epoch_data(epoch)
-
-    spec = epoch_data(first).element_spec
-    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(1)
+def _fit_timings(
+    history: pd.DataFrame, start_epoch: int, fit_seconds: float, callbacks: dict[str, float]
+) -> dict[str, float]:
+    ran = history[history["epoch"] > start_epoch]
+    if ran.empty:
+        return {}
+    out = {
+        "train_first_epoch": float(ran["seconds"].iloc[0]),
+        "train_other_epochs": float(ran["seconds"].iloc[1:].sum()),
+        "validation_first_epoch": float(ran["val_seconds"].iloc[0]),
+        "validation_other_epochs": float(ran["val_seconds"].iloc[1:].sum()),
+        "callbacks": float(sum(callbacks.values())),
+        **{f"callback:{name}": float(v) for name, v in callbacks.items()},
+    }
+    accounted = sum(out[k] for k in TIMING_PHASES if k in out)
+    out["fit_other"] = max(fit_seconds - accounted, 0.0)
+    return out
 
 
 def train_model(
@@ -561,24 +624,34 @@ def train_model(
     TrainingResult
     """
     _check_variant(variant, backbone_path)
+    clock_start = phase_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        nonlocal phase_start
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - phase_start
+        phase_start = now
+
     model_config = model_config or RHMConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    train_stores = list(train_stores)
-    val_stores = list(val_stores)
+    # Read small stores once (the demo's: tens of MB) instead of a Zarr chunk per crop per epoch.
+    train_stores = load_into_memory(train_stores, max_bytes=IN_MEMORY_BYTES)
+    val_stores = load_into_memory(val_stores, max_bytes=IN_MEMORY_BYTES)
     multiple = model_config.size_multiple
     for name in ("crop_size", "val_crop_size"):
         size = getattr(config, name)
         if size is not None and size % multiple:
             raise ConfigError(f"TrainingConfig.{name}={size} is not a multiple of {multiple}")
 
-    def epoch_data(epoch: int) -> tf.data.Dataset:
+    def epoch_data(epoch: int, n_epochs: int = 1) -> tf.data.Dataset:
         return make_dataset(
             train_stores, n_holograms=n_holograms, batch_size=config.batch_size, seed=seed,
             epoch=epoch, crop_size=config.crop_size, random_crop=True, augment=config.augment,
-            shuffle=True, repeats=config.repeats, drop_remainder=True,
+            shuffle=True, repeats=config.repeats, drop_remainder=True, n_epochs=n_epochs,
         )  # fmt: skip
 
     # Validation batches of one sample: a single traced shape, any number of patches.
@@ -602,6 +675,7 @@ def train_model(
         "backbone": None if backbone_path is None else str(Path(backbone_path).resolve()),
     }
     _check_run_identity(workdir, identity)
+    phase("data")
     runtime = resolve_runtime(config)
     gan = build_gan(
         variant,
@@ -626,6 +700,7 @@ def train_model(
         },
         max_to_keep=config.max_checkpoints,
     )
+    phase("build")
     start_epoch = checkpoint.restore()
     history_path = workdir / "history.csv"
     done = _read_history(history_path, start_epoch)
@@ -641,6 +716,8 @@ def train_model(
     if config.patience is not None:
         past = done["val_mae"].tolist()
         stopping = ResumableEarlyStopping(past, monitor="val_mae", patience=config.patience)
+    phase("restore")
+    callback_clock = _CallbackClock()
     callbacks: list[keras.callbacks.Callback] = [
         EpochStatistics(),
         BestGenerator(
@@ -654,21 +731,27 @@ def train_model(
         *([EpochCallback(on_epoch)] if on_epoch is not None else []),
     ]
     if start_epoch < config.epochs and not (stopping and stopping.stopped_before(gan)):
+        # One pipeline over the epochs still to train: fit with steps_per_epoch keeps one iterator
+        # across epochs, so epoch e of fit reads exactly epoch_data(e), resumed or not.
         gan.fit(
-            _epoch_stream(epoch_data, start_epoch, config.epochs),
+            epoch_data(start_epoch, config.epochs - start_epoch),
             epochs=config.epochs,
             initial_epoch=start_epoch,
             steps_per_epoch=n_train,
             shuffle=False,  # the epoch plans shuffle
             validation_data=val_data,
-            callbacks=callbacks,
+            callbacks=callback_clock.interleave(callbacks),
             verbose=0,
         )
+    phase("fit")
     history = _read_history(history_path, int(checkpoint.epoch.numpy()))
 
     generator_path = workdir / "generator.keras"
     with atomic_path(generator_path, suffix=".keras") as tmp:  # Keras insists on the extension
         best_generator.save(tmp)
+    phase("save")
+    timings.update(_fit_timings(history, start_epoch, timings["fit"], callback_clock.seconds))
+    timings["total"] = time.perf_counter() - clock_start
     trainable, total = count_params(gan.generator)
     best_row = int(history["val_mae"].to_numpy().argmin())
     return TrainingResult(
@@ -683,4 +766,5 @@ def train_model(
         best_val_mae=float(history["val_mae"].iloc[best_row]),
         stopped_early=bool(len(history) < config.epochs),
         resumed_from_epoch=start_epoch,
+        timings=timings,
     )
