@@ -148,7 +148,7 @@ def _epoch_seconds(stores, config, *, m: int, val: bool) -> float:
 def _print_breakdown(title: str, wall: float, timings: dict[str, float]) -> None:
     print(f"\n[{title}] wall {wall:.1f} s in train_and_publish")
     rows = [k for k in TIMING_PHASES if k in timings and k != "total"]
-    rows += sorted(k for k in timings if k.startswith("callback:")) + ["publish"]
+    rows += [*sorted(k for k in timings if k.startswith("callback:")), "publish"]
     for key in rows:
         indent = "    " if key.startswith("callback:") else "  "
         value = timings[key]

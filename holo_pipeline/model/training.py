@@ -23,6 +23,7 @@ Work directory layout::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -238,6 +239,8 @@ class RHMGan(keras.Model):
         Their optimizers, built on their trainable variables.
     config
         The loss weights and MS-SSIM dynamic range.
+    schedules
+        The optimizers' :class:`EpochDecay` learning-rate schedules, if any.
     """
 
     def __init__(
@@ -248,6 +251,7 @@ class RHMGan(keras.Model):
         opt_g: keras.optimizers.Optimizer,
         opt_d: keras.optimizers.Optimizer,
         config: TrainingConfig,
+        schedules: Sequence[EpochDecay] = (),
         name: str = "rhm_gan",
     ) -> None:
         super().__init__(name=name)
@@ -256,6 +260,7 @@ class RHMGan(keras.Model):
         self.opt_g = opt_g
         self.opt_d = opt_d
         self.training_config = config
+        self.schedules = list(schedules)
         self.mixed = isinstance(opt_g, keras.optimizers.LossScaleOptimizer)
         self.train_trackers = [keras.metrics.Mean(name=key) for key in TRAIN_METRICS]
         self.val_trackers = [keras.metrics.Mean(name=f"val_{key}") for key in VALIDATION_METRICS]
@@ -308,19 +313,56 @@ class RHMGan(keras.Model):
             key: t.result() for key, t in zip(VALIDATION_METRICS, self.val_trackers, strict=True)
         }
 
+    def state_variables(self) -> list[tf.Variable]:
+        """Everything a run changes or sets: weights, optimizer state, learning-rate schedules."""
+        out = [*self.generator.weights, *self.discriminator.weights]
+        out += [*self.opt_g.variables, *self.opt_d.variables]
+        for schedule in self.schedules:
+            out += schedule.variables()
+        return out
+
     def learning_rates(self) -> tuple[float, float]:
         """Current learning rates of the generator and discriminator optimizers."""
         return float(self.opt_g.learning_rate), float(self.opt_d.learning_rate)
 
 
+class EpochDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr · rate ** (step / steps_per_epoch)``: Keras's ``ExponentialDecay``, same arithmetic.
+
+    Its three numbers live in variables rather than in the traced graph, so that one traced train
+    step serves runs of any learning rate, decay and epoch length (see :func:`_gan_for_run`).
+    """
+
+    def __init__(self, lr: float, rate: float, steps_per_epoch: int) -> None:
+        self.lr = tf.Variable(lr, dtype=tf.float32, trainable=False, name="lr")
+        self.rate = tf.Variable(rate, dtype=tf.float32, trainable=False, name="rate")
+        self.steps = tf.Variable(
+            max(steps_per_epoch, 1), dtype=tf.int64, trainable=False, name="steps_per_epoch"
+        )
+
+    def variables(self) -> list[tf.Variable]:
+        return [self.lr, self.rate, self.steps]
+
+    def __call__(self, step):
+        p = tf.cast(step, tf.float32) / tf.cast(self.steps, tf.float32)
+        return tf.multiply(self.lr, tf.pow(self.rate, p))
+
+    def get_config(self):
+        return {
+            "lr": float(self.lr.numpy()),
+            "rate": float(self.rate.numpy()),
+            "steps_per_epoch": int(self.steps.numpy()),
+        }
+
+
 def _optimizer(config: TrainingConfig, lr: float, steps_per_epoch: int, *, mixed: bool, name: str):
     schedule = lr
     if config.lr_decay_per_epoch < 1.0:
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            lr, decay_steps=max(steps_per_epoch, 1), decay_rate=config.lr_decay_per_epoch
-        )
+        schedule = EpochDecay(lr, config.lr_decay_per_epoch, steps_per_epoch)
     opt = keras.optimizers.Adam(schedule, beta_1=config.adam_beta_1, name=name)
-    return keras.optimizers.LossScaleOptimizer(opt) if mixed else opt
+    if mixed:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt, schedule
 
 
 def build_gan(
@@ -353,17 +395,71 @@ def build_gan(
         if variant == "frozen_rnn":
             freeze_recurrent_blocks(generator)
         # Optimizers are built after freezing so that they track only trainable weights.
-        opt_g = _optimizer(config, config.lr_g, steps_per_epoch, mixed=mixed, name="adam_generator")
-        opt_d = _optimizer(
+        opt_g, schedule_g = _optimizer(
+            config, config.lr_g, steps_per_epoch, mixed=mixed, name="adam_generator"
+        )
+        opt_d, schedule_d = _optimizer(
             config, config.lr_d, steps_per_epoch, mixed=mixed, name="adam_discriminator"
         )
         opt_g.build(generator.trainable_variables)
         opt_d.build(discriminator.trainable_variables)
-        gan = RHMGan(generator, discriminator, opt_g=opt_g, opt_d=opt_d, config=config)
+        schedules = [s for s in (schedule_g, schedule_d) if isinstance(s, EpochDecay)]
+        gan = RHMGan(
+            generator, discriminator, opt_g=opt_g, opt_d=opt_d, config=config, schedules=schedules
+        )
         # No compiled optimizer or loss: train_step applies both optimizers itself. No XLA, so
         # that a GPU runs the same kernels as before and CPU runs stay deterministic.
         gan.compile(optimizer=None, jit_compile=False)
     return gan
+
+
+_TRACED_GANS: collections.OrderedDict[str, RHMGan] = collections.OrderedDict()
+TRACED_GANS_KEPT = 3
+"""How many trained :class:`RHMGan` (with their traced steps) one process keeps for reuse."""
+
+
+def _gan_for_run(variant: str, *, model_config, config, runtime, **kwargs) -> RHMGan:
+    """:func:`build_gan`, but into an earlier run's GAN of the same graph when there is one.
+
+    Tracing and optimising ``fit``'s train and test steps costs seconds per run (more than the
+    demo's steps); a GAN whose traced steps would be the same graph is reused instead. The fresh
+    GAN's whole state (weights, optimizer slots and step, learning-rate schedule) is copied into
+    it, so the run starts from exactly the state a fresh GAN has and trains identically. The key
+    holds everything the traced graph depends on that is not a variable.
+    """
+    fresh = build_gan(variant, model_config=model_config, config=config, runtime=runtime, **kwargs)
+    if runtime.strategy is not tf.distribute.get_strategy() or runtime.precision != "float32":
+        return fresh  # reuse only on the default strategy in float32 (the CPU case it is for)
+    key = json.dumps(
+        {
+            "frozen": variant == "frozen_rnn",
+            "model": dataclasses.asdict(model_config),
+            "graph": [getattr(config, name) for name in _GRAPH_SETTINGS],
+            "decay": config.lr_decay_per_epoch < 1.0,
+        },
+        sort_keys=True,
+    )
+    traced = _TRACED_GANS.pop(key, None)
+    if traced is None:
+        traced = fresh
+    else:
+        for source, target in zip(fresh.state_variables(), traced.state_variables(), strict=True):
+            target.assign(source)
+    _TRACED_GANS[key] = traced  # most recently used last
+    while len(_TRACED_GANS) > TRACED_GANS_KEPT:
+        _TRACED_GANS.popitem(last=False)
+    return traced
+
+
+def forget_traced_gans() -> None:
+    """Drop the GANs kept for reuse by :func:`train_model` (the next run builds and traces anew)."""
+    _TRACED_GANS.clear()
+
+
+_GRAPH_SETTINGS = (
+    "mae_weight", "ms_ssim_weight", "adversarial_weight", "ssim_dynamic_range", "adam_beta_1",
+    "deterministic",
+)  # fmt: skip
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -677,7 +773,7 @@ def train_model(
     _check_run_identity(workdir, identity)
     phase("data")
     runtime = resolve_runtime(config)
-    gan = build_gan(
+    gan = _gan_for_run(
         variant,
         model_config=model_config,
         config=config,
