@@ -1,4 +1,4 @@
-"""Training cost of RH-M: frozen-RNN vs full transfer vs scratch, compiled vs eager, throughput.
+"""Training cost of RH-M: step times, XLA, and where one demo training run's wall time goes.
 
 One run, prints ratios. What it measures (seconds per generator+discriminator step through
 ``RHMGan.train_on_batch``, the step ``fit`` runs; median of timed steps after warm-up, the first
@@ -8,16 +8,32 @@ traced call excluded):
    20 % less time per epoch with the recurrent blocks frozen);
 2. the compiled step vs the same step run eagerly (``compile(run_eagerly=True)``);
 3. samples per second at the demo size (demo architecture, 64-px crops) and at the paper size
-   (16 channels, 5 levels, 512 px, M = 5, batch 1, few steps).
+   (16 channels, 5 levels, 512 px, M = 5, batch 1, few steps);
+4. XLA (``compile(jit_compile=True)``) against the plain compiled step, at the demo size and at the
+   paper size (paper architecture, 512 px, M = 2, the paper profile's batch): first call (trace and
+   compile), steady step, and whether the two give the same losses and weights after the same
+   steps from the same weights. Op determinism is off here: Keras turns ``jit_compile`` off when it
+   is on (checked at the end), and XLA has no deterministic max-pool gradient;
+5. the wall time of one demo backbone run and one demo transfer run (``train_and_publish``, as the
+   assets call it, on stores of the demo's sizes and counts) by phase: TensorFlow import (a fresh
+   process), datasets, model build and backbone load, first epoch (tracing) and the other epochs'
+   training, validation, each callback (checkpoints, CSV, TensorBoard, ...), ``fit``'s own
+   start-up, saving and publishing; and the data pipeline alone, lazy Zarr against in memory.
 
-Usage: ``python benchmarks/training.py [--steps N] [--paper-steps N] [--skip-paper]``.
+Sections 1-4 run before 5, which turns op determinism on for the rest of the process.
+
+Usage: ``python benchmarks/training.py [--steps N] [--paper-steps N] [--skip-paper] [--paper-xla]
+[--sections steps,xla,breakdown]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +43,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from holo_pipeline.datasets.patch_store import write_patch_store
+from holo_pipeline.datasets.tf_data import load_into_memory, make_dataset
 from holo_pipeline.model import RHMConfig, build_generator
-from holo_pipeline.model.training import build_gan, resolve_runtime
+from holo_pipeline.model.runs import train_and_publish
+from holo_pipeline.model.training import TIMING_PHASES, build_gan, resolve_runtime
 from holo_pipeline.profile import load_profile
 
 
@@ -61,13 +80,169 @@ def _gan(variant, model_config, config, backbone):
     )
 
 
+def _xla_run(model_config, config, batches, *, jit: bool, steps: int):
+    gan = build_gan(
+        "scratch", model_config=model_config, config=config, steps_per_epoch=100, seed=0
+    )
+    gan.compile(optimizer=None, jit_compile=jit)
+    start = time.perf_counter()
+    losses = [float(gan.train_on_batch(*batches[0], return_dict=True)["g_loss"])]
+    first = time.perf_counter() - start
+    times = []
+    for i in range(steps):
+        start = time.perf_counter()
+        x, y = batches[(i + 1) % len(batches)]
+        losses.append(float(gan.train_on_batch(x, y, return_dict=True)["g_loss"]))
+        times.append(time.perf_counter() - start)
+    weights = np.concatenate([w.numpy().ravel() for w in gan.generator.weights])
+    return first, statistics.median(times), np.asarray(losses), weights
+
+
+def xla_section(name, model_config, config, *, batch, m, size, steps) -> None:
+    """Plain vs XLA train step from the same weights on the same batches (determinism off)."""
+    config = dataclasses.replace(config, precision="float32", strategy="default")
+    batches = [_batch(model_config, batch=batch, m=m, size=size, seed=s) for s in range(3)]
+    runs = {
+        label: _xla_run(model_config, config, batches, jit=jit, steps=steps)
+        for label, jit in (("plain", False), ("plain again", False), ("xla", True))
+    }
+    print(f"\n[XLA, {name}] n_ch={model_config.n_ch}, levels={model_config.n_levels}, "
+          f"batch={batch}, M={m}, {size}x{size} px, {steps + 1} steps, float32, CPU")  # fmt: skip
+    plain_losses, plain_weights = runs["plain"][2], runs["plain"][3]
+    for label, (first, step, losses, weights) in runs.items():
+        rel = np.max(np.abs(losses - plain_losses) / np.abs(plain_losses))
+        dw = np.max(np.abs(weights - plain_weights))
+        print(f"  {label:12s} first call {first:7.2f} s   step {step * 1e3:9.1f} ms   "
+              f"max loss rel. diff vs plain {rel:.2e}   max weight diff {dw:.2e}")  # fmt: skip
+    ratio = runs["xla"][1] / runs["plain"][1]
+    compile_ratio = runs["xla"][0] / runs["plain"][0]
+    print(f"  xla / plain: step {ratio:.2f}x, first call {compile_ratio:.2f}x")
+
+
+def _random_store(path: Path, n: int, size: int, rng) -> Path:
+    target = np.tanh(rng.standard_normal((n, size, size, 2))).astype(np.float32)
+    inputs = (target[:, None] + 0.2 * rng.standard_normal((n, 8, size, size, 2))).astype(np.float32)
+    return write_patch_store(
+        path, inputs, target, fov_index=np.zeros(n), origin=np.zeros((n, 2)), attrs={}
+    )
+
+
+def _tf_import_seconds() -> float:
+    code = "import time; t = time.perf_counter(); import tensorflow; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _epoch_seconds(stores, config, *, m: int, val: bool) -> float:
+    kw = dict(n_holograms=m, batch_size=1, seed=1, crop_size=None, random_crop=False,
+              augment=False, shuffle=False)  # fmt: skip
+    if not val:
+        kw = dict(n_holograms=m, batch_size=config.batch_size, seed=0, crop_size=config.crop_size,
+                  augment=config.augment, repeats=config.repeats, drop_remainder=True)  # fmt: skip
+    start = time.perf_counter()
+    for _ in make_dataset(stores, **kw):
+        pass
+    return time.perf_counter() - start
+
+
+def _print_breakdown(title: str, wall: float, timings: dict[str, float]) -> None:
+    print(f"\n[{title}] wall {wall:.1f} s in train_and_publish")
+    rows = [k for k in TIMING_PHASES if k in timings and k != "total"]
+    rows += [*sorted(k for k in timings if k.startswith("callback:")), "publish"]
+    for key in rows:
+        indent = "    " if key.startswith("callback:") else "  "
+        value = timings[key]
+        print(f"{indent}{key:28s} {value:7.2f} s  {100 * value / wall:5.1f} %")
+
+
+def breakdown_section() -> None:
+    """Where one demo backbone run and one demo transfer run spend their wall time."""
+    profile = load_profile("demo")
+    plan = profile.plan
+    pretrain = dataclasses.replace(profile.training("pretrain"), val_crop_size=None)
+    transfer = dataclasses.replace(profile.training("transfer"), val_crop_size=None)
+    rng = np.random.default_rng(0)
+    print(f"\nTensorFlow import in a fresh process: {_tf_import_seconds():.1f} s "
+          "(paid once per process; the demo trains in one process)")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        # The demo's counts: 3 pretraining tissues with one train and one val slide of 2 patches
+        # (512 px) each; a transfer run on 16 tiles of 128 px, validated on 2 patches.
+        n_tissues = len(plan.pretrain_tissues)
+        train = [_random_store(root / f"train{i}.zarr", 2, 512, rng) for i in range(n_tissues)]
+        val = [_random_store(root / f"val{i}.zarr", 2, 512, rng) for i in range(n_tissues)]
+        tiles = _random_store(root / "tiles.zarr", 16, plan.tile_size or 128, rng)
+        tissue_val = [_random_store(root / "tissue_val.zarr", 2, 512, rng)]
+
+        for label, stores, cfg, m, is_val in (
+            ("backbone train epoch", train, pretrain, plan.pretrain_holograms, False),
+            ("backbone validation pass", val, pretrain, plan.pretrain_holograms, True),
+            ("transfer train epoch", [tiles], transfer, 2, False),
+        ):
+            lazy = _epoch_seconds(stores, cfg, m=m, val=is_val)
+            memory = load_into_memory(stores, max_bytes=1 << 40)
+            loaded = _epoch_seconds(memory, cfg, m=m, val=is_val)
+            print(f"  data only, {label:26s} lazy Zarr {lazy:6.2f} s   in memory {loaded:6.2f} s"
+                  f"   ({lazy / max(loaded, 1e-9):.1f}x)")  # fmt: skip
+
+        common = dict(model_config=profile.model, data_signature="benchmark", log=None)
+        start = time.perf_counter()
+        backbone = train_and_publish(
+            "scratch", out_dir=root / "backbone", train_stores=train, val_stores=val,
+            config=pretrain, n_holograms=plan.pretrain_holograms, seed=0, **common,
+        )  # fmt: skip
+        _print_breakdown(
+            f"demo backbone: {pretrain.epochs} epochs, M={plan.pretrain_holograms}",
+            time.perf_counter() - start, backbone["timings"],
+        )  # fmt: skip
+        start = time.perf_counter()
+        run = train_and_publish(
+            "full_transfer", out_dir=root / "transfer", train_stores=[tiles],
+            val_stores=tissue_val, config=transfer, n_holograms=2, seed=0,
+            backbone_path=backbone["model_path"], **common,
+        )  # fmt: skip
+        _print_breakdown(
+            f"demo transfer (full_transfer): {transfer.epochs} epochs, 16 tiles x "
+            f"{transfer.repeats} repeats, M=2", time.perf_counter() - start, run["timings"],
+        )  # fmt: skip
+    gan = build_gan(
+        "scratch", model_config=profile.model, config=transfer, steps_per_epoch=1, seed=0
+    )
+    gan.compile(optimizer=None, jit_compile=True)
+    print(f"\nUnder op determinism (the demo's deterministic: true), compile(jit_compile=True) "
+          f"leaves jit_compile={gan.jit_compile} (Keras turns XLA off).")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per demo measurement")
     parser.add_argument("--paper-steps", type=int, default=3, help="timed steps at paper size")
     parser.add_argument("--skip-paper", action="store_true")
+    parser.add_argument(
+        "--paper-xla", action="store_true",
+        help="also XLA at the paper size (on 2 shared cores its compile ran past 20 min)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sections", default="steps,xla,breakdown", help="comma-separated: steps, xla, breakdown"
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if "steps" in sections:
+        steps_section(args)
+    if "xla" in sections:
+        demo_model = load_profile("demo").model
+        demo = load_profile("demo").training("transfer")
+        xla_section("demo size", demo_model, demo, batch=demo.batch_size, m=2,
+                    size=demo.crop_size or 64, steps=args.steps)  # fmt: skip
+        if args.paper_xla:
+            paper = load_profile("paper").training("transfer")
+            xla_section("paper size", load_profile("paper").model, paper, batch=paper.batch_size,
+                        m=2, size=512, steps=args.paper_steps)  # fmt: skip
+    if "breakdown" in sections:
+        breakdown_section()
 
+
+def steps_section(args) -> None:
     demo_model = load_profile("demo").model
     demo = load_profile("demo").training("transfer")
     runtime = resolve_runtime(demo)

@@ -8,6 +8,7 @@ same batches in any process, which is what makes a resumed training run exact.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,6 +79,26 @@ def _as_stores(stores: Sequence[PatchStore | str | os.PathLike[str]]) -> list[Pa
             f"and height counts {sorted(heights)}"
         )
     return opened
+
+
+def load_into_memory(
+    stores: Sequence[PatchStore | str | os.PathLike[str]], *, max_bytes: int
+) -> list[PatchStore]:
+    """The stores with inputs and targets read into NumPy arrays, if they fit in ``max_bytes``.
+
+    A training run reads every patch once per epoch, and a Zarr chunk holds a whole patch (all 8
+    heights), so reading the stores once saves decompressing each chunk again for every crop of
+    every epoch. The values are the same, so the batches are too. Stores larger than ``max_bytes``
+    together are returned opened lazily, as they are.
+    """
+    opened = _as_stores(stores)
+    total = sum(s.inputs.nbytes + s.target.nbytes for s in opened)
+    if total > max_bytes:
+        return opened
+    return [
+        dataclasses.replace(s, inputs=np.asarray(s.inputs[...]), target=np.asarray(s.target[...]))
+        for s in opened
+    ]
 
 
 def plan_epoch(
@@ -188,26 +209,40 @@ def make_dataset(
     shuffle: bool = True,
     repeats: int = 1,
     drop_remainder: bool = False,
+    n_epochs: int = 1,
 ) -> tf.data.Dataset:
-    """A deterministic ``tf.data`` pipeline of ``(inputs, target)`` batches for one epoch.
+    """A deterministic ``tf.data`` pipeline of ``(inputs, target)`` batches for one epoch or more.
 
     ``inputs`` is ``(B, M, crop, crop, 2)`` and ``target`` ``(B, crop, crop, 2)`` float32; see
     :func:`plan_epoch` for the sampling arguments. Patches are read lazily from Zarr (one chunk per
-    patch), in the planned order, with the input/target pair transformed identically.
+    patch; see :func:`load_into_memory`), in the planned order, with the input/target pair
+    transformed identically. ``n_epochs`` > 1 reads epochs ``epoch .. epoch + n_epochs - 1`` one
+    after another in one pipeline: the same batches as the epochs' own datasets in turn (with
+    ``drop_remainder`` each epoch drops its own last partial batch).
     """
     opened = _as_stores(stores)
-    plan = plan_epoch(
-        opened,
-        n_holograms=n_holograms,
-        seed=seed,
-        epoch=epoch,
-        crop_size=crop_size,
-        random_crop=random_crop,
-        augment=augment,
-        shuffle=shuffle,
-        repeats=repeats,
-    )
-    crop = plan.crop_size
+    if n_epochs < 1 or (n_epochs > 1 and not drop_remainder):
+        raise ValueError(f"n_epochs must be 1, or >= 1 with drop_remainder; got {n_epochs}")
+    plans = [
+        plan_epoch(
+            opened,
+            n_holograms=n_holograms,
+            seed=seed,
+            epoch=e,
+            crop_size=crop_size,
+            random_crop=random_crop,
+            augment=augment,
+            shuffle=shuffle,
+            repeats=repeats,
+        )
+        for e in range(epoch, epoch + n_epochs)
+    ]
+    crop = plans[0].crop_size
+    keep = [len(p) - len(p) % batch_size if drop_remainder else len(p) for p in plans]
+    columns = [
+        np.concatenate([getattr(p, name)[:k] for p, k in zip(plans, keep, strict=True)])
+        for name in ("store", "patch", "heights", "origin", "transform")
+    ]
 
     def load(store, patch, heights, origin, k):
         return read_sample(opened[int(store)], int(patch), heights, origin, crop, int(k))
@@ -220,9 +255,7 @@ def make_dataset(
         target.set_shape((crop, crop, 2))
         return inputs, target
 
-    ds = tf.data.Dataset.from_tensor_slices(
-        (plan.store, plan.patch, plan.heights, plan.origin, plan.transform)
-    )
+    ds = tf.data.Dataset.from_tensor_slices(tuple(columns))
     ds = ds.map(tf_load, num_parallel_calls=2, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(1)
     options = tf.data.Options()

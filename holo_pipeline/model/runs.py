@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,9 @@ def train_and_publish(
     -------
     The run record written to ``run.json``: ``labels`` plus ``variant``, ``n_holograms``,
     ``trainable_params``, ``total_params``, ``seconds_per_epoch``, ``epochs_run``,
-    ``best_epoch``, ``best_val_mae``, ``resumed_from_epoch``, ``model_path`` and ``seed``.
+    ``best_epoch``, ``best_val_mae``, ``resumed_from_epoch``, ``model_path``, ``seed`` and
+    ``timings`` (wall seconds by phase, :data:`~holo_pipeline.model.training.TIMING_PHASES`, plus
+    ``publish``: copying the generator and writing the history and this record).
     """
     from holo_pipeline.model.training import train_model  # TensorFlow only when training
 
@@ -155,6 +158,7 @@ def train_and_publish(
         model_config=model_config,
         on_epoch=EpochProgress(variant, config.epochs, log),
     )
+    publish_start = time.perf_counter()
     generator_path = out_dir / "generator.keras"
     with atomic_path(generator_path) as tmp:
         shutil.copyfile(result.generator_path, tmp)
@@ -172,6 +176,7 @@ def train_and_publish(
         "resumed_from_epoch": int(result.resumed_from_epoch),
         "model_path": str(generator_path),
         "seed": int(seed),
+        "timings": {**result.timings, "publish": time.perf_counter() - publish_start},
     }
     with atomic_path(out_dir / "run.json") as tmp:
         tmp.write_text(json.dumps(run, indent=2))

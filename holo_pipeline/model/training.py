@@ -23,6 +23,7 @@ Work directory layout::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -41,7 +42,7 @@ import tensorflow as tf
 
 from holo_pipeline.atomic import atomic_path
 from holo_pipeline.datasets.patch_store import PatchStore
-from holo_pipeline.datasets.tf_data import make_dataset
+from holo_pipeline.datasets.tf_data import load_into_memory, make_dataset
 from holo_pipeline.model.config import VARIANTS, RHMConfig, TrainingConfig
 from holo_pipeline.model.losses import discriminator_loss, generator_loss, ms_ssim
 from holo_pipeline.model.networks import (
@@ -58,6 +59,9 @@ HISTORY_COLUMNS = (
 )  # fmt: skip
 
 StoreLike = PatchStore | str | os.PathLike[str]
+
+IN_MEMORY_BYTES = 1 << 30
+"""Training and validation stores each up to this size (uncompressed) are read into memory once."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class TrainingResult:
         Whether early stopping ended training before ``config.epochs``.
     resumed_from_epoch
         Epochs already done when this call started (0 for a fresh run).
+    timings
+        Wall seconds of this call by phase (see :data:`TIMING_PHASES`), for benchmarks and logs.
     """
 
     variant: str
@@ -98,6 +104,7 @@ class TrainingResult:
     best_val_mae: float
     stopped_early: bool
     resumed_from_epoch: int
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,8 @@ class RHMGan(keras.Model):
         Their optimizers, built on their trainable variables.
     config
         The loss weights and MS-SSIM dynamic range.
+    schedules
+        The optimizers' :class:`EpochDecay` learning-rate schedules, if any.
     """
 
     def __init__(
@@ -242,6 +251,7 @@ class RHMGan(keras.Model):
         opt_g: keras.optimizers.Optimizer,
         opt_d: keras.optimizers.Optimizer,
         config: TrainingConfig,
+        schedules: Sequence[EpochDecay] = (),
         name: str = "rhm_gan",
     ) -> None:
         super().__init__(name=name)
@@ -250,6 +260,7 @@ class RHMGan(keras.Model):
         self.opt_g = opt_g
         self.opt_d = opt_d
         self.training_config = config
+        self.schedules = list(schedules)
         self.mixed = isinstance(opt_g, keras.optimizers.LossScaleOptimizer)
         self.train_trackers = [keras.metrics.Mean(name=key) for key in TRAIN_METRICS]
         self.val_trackers = [keras.metrics.Mean(name=f"val_{key}") for key in VALIDATION_METRICS]
@@ -302,19 +313,56 @@ class RHMGan(keras.Model):
             key: t.result() for key, t in zip(VALIDATION_METRICS, self.val_trackers, strict=True)
         }
 
+    def state_variables(self) -> list[tf.Variable]:
+        """Everything a run changes or sets: weights, optimizer state, learning-rate schedules."""
+        out = [*self.generator.weights, *self.discriminator.weights]
+        out += [*self.opt_g.variables, *self.opt_d.variables]
+        for schedule in self.schedules:
+            out += schedule.variables()
+        return out
+
     def learning_rates(self) -> tuple[float, float]:
         """Current learning rates of the generator and discriminator optimizers."""
         return float(self.opt_g.learning_rate), float(self.opt_d.learning_rate)
 
 
+class EpochDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr · rate ** (step / steps_per_epoch)``: Keras's ``ExponentialDecay``, same arithmetic.
+
+    Its three numbers live in variables rather than in the traced graph, so that one traced train
+    step serves runs of any learning rate, decay and epoch length (see :func:`_gan_for_run`).
+    """
+
+    def __init__(self, lr: float, rate: float, steps_per_epoch: int) -> None:
+        self.lr = tf.Variable(lr, dtype=tf.float32, trainable=False, name="lr")
+        self.rate = tf.Variable(rate, dtype=tf.float32, trainable=False, name="rate")
+        self.steps = tf.Variable(
+            max(steps_per_epoch, 1), dtype=tf.int64, trainable=False, name="steps_per_epoch"
+        )
+
+    def variables(self) -> list[tf.Variable]:
+        return [self.lr, self.rate, self.steps]
+
+    def __call__(self, step):
+        p = tf.cast(step, tf.float32) / tf.cast(self.steps, tf.float32)
+        return tf.multiply(self.lr, tf.pow(self.rate, p))
+
+    def get_config(self):
+        return {
+            "lr": float(self.lr.numpy()),
+            "rate": float(self.rate.numpy()),
+            "steps_per_epoch": int(self.steps.numpy()),
+        }
+
+
 def _optimizer(config: TrainingConfig, lr: float, steps_per_epoch: int, *, mixed: bool, name: str):
     schedule = lr
     if config.lr_decay_per_epoch < 1.0:
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            lr, decay_steps=max(steps_per_epoch, 1), decay_rate=config.lr_decay_per_epoch
-        )
+        schedule = EpochDecay(lr, config.lr_decay_per_epoch, steps_per_epoch)
     opt = keras.optimizers.Adam(schedule, beta_1=config.adam_beta_1, name=name)
-    return keras.optimizers.LossScaleOptimizer(opt) if mixed else opt
+    if mixed:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt, schedule
 
 
 def build_gan(
@@ -347,17 +395,71 @@ def build_gan(
         if variant == "frozen_rnn":
             freeze_recurrent_blocks(generator)
         # Optimizers are built after freezing so that they track only trainable weights.
-        opt_g = _optimizer(config, config.lr_g, steps_per_epoch, mixed=mixed, name="adam_generator")
-        opt_d = _optimizer(
+        opt_g, schedule_g = _optimizer(
+            config, config.lr_g, steps_per_epoch, mixed=mixed, name="adam_generator"
+        )
+        opt_d, schedule_d = _optimizer(
             config, config.lr_d, steps_per_epoch, mixed=mixed, name="adam_discriminator"
         )
         opt_g.build(generator.trainable_variables)
         opt_d.build(discriminator.trainable_variables)
-        gan = RHMGan(generator, discriminator, opt_g=opt_g, opt_d=opt_d, config=config)
+        schedules = [s for s in (schedule_g, schedule_d) if isinstance(s, EpochDecay)]
+        gan = RHMGan(
+            generator, discriminator, opt_g=opt_g, opt_d=opt_d, config=config, schedules=schedules
+        )
         # No compiled optimizer or loss: train_step applies both optimizers itself. No XLA, so
         # that a GPU runs the same kernels as before and CPU runs stay deterministic.
         gan.compile(optimizer=None, jit_compile=False)
     return gan
+
+
+_TRACED_GANS: collections.OrderedDict[str, RHMGan] = collections.OrderedDict()
+TRACED_GANS_KEPT = 3
+"""How many trained :class:`RHMGan` (with their traced steps) one process keeps for reuse."""
+
+
+def _gan_for_run(variant: str, *, model_config, config, runtime, **kwargs) -> RHMGan:
+    """:func:`build_gan`, but into an earlier run's GAN of the same graph when there is one.
+
+    Tracing and optimising ``fit``'s train and test steps costs seconds per run (more than the
+    demo's steps); a GAN whose traced steps would be the same graph is reused instead. The fresh
+    GAN's whole state (weights, optimizer slots and step, learning-rate schedule) is copied into
+    it, so the run starts from exactly the state a fresh GAN has and trains identically. The key
+    holds everything the traced graph depends on that is not a variable.
+    """
+    fresh = build_gan(variant, model_config=model_config, config=config, runtime=runtime, **kwargs)
+    if runtime.strategy is not tf.distribute.get_strategy() or runtime.precision != "float32":
+        return fresh  # reuse only on the default strategy in float32 (the CPU case it is for)
+    key = json.dumps(
+        {
+            "frozen": variant == "frozen_rnn",
+            "model": dataclasses.asdict(model_config),
+            "graph": [getattr(config, name) for name in _GRAPH_SETTINGS],
+            "decay": config.lr_decay_per_epoch < 1.0,
+        },
+        sort_keys=True,
+    )
+    traced = _TRACED_GANS.pop(key, None)
+    if traced is None:
+        traced = fresh
+    else:
+        for source, target in zip(fresh.state_variables(), traced.state_variables(), strict=True):
+            target.assign(source)
+    _TRACED_GANS[key] = traced  # most recently used last
+    while len(_TRACED_GANS) > TRACED_GANS_KEPT:
+        _TRACED_GANS.popitem(last=False)
+    return traced
+
+
+def forget_traced_gans() -> None:
+    """Drop the GANs kept for reuse by :func:`train_model` (the next run builds and traces anew)."""
+    _TRACED_GANS.clear()
+
+
+_GRAPH_SETTINGS = (
+    "mae_weight", "ms_ssim_weight", "adversarial_weight", "ssim_dynamic_range", "adam_beta_1",
+    "deterministic",
+)  # fmt: skip
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -460,6 +562,50 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         return stopped
 
 
+class _CallbackClock:
+    """Wall seconds spent in each callback's ``on_train_begin``/``on_epoch_end``/``on_train_end``.
+
+    :meth:`interleave` puts a marker callback before, between and after the given callbacks; Keras
+    calls a hook on each callback in list order, so the time between two markers is the hook of
+    the callback between them.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = 0.0
+
+    def interleave(
+        self, callbacks: Sequence[keras.callbacks.Callback]
+    ) -> list[keras.callbacks.Callback]:
+        names = [type(cb).__name__ for cb in callbacks]
+        self.seconds = dict.fromkeys(names, 0.0)
+        out: list[keras.callbacks.Callback] = [_ClockMarker(self, None)]
+        for name, callback in zip(names, callbacks, strict=True):
+            out += [callback, _ClockMarker(self, name)]
+        return out
+
+    def mark(self, after: str | None) -> None:
+        now = time.perf_counter()
+        if after is not None:
+            self.seconds[after] += now - self._last
+        self._last = now
+
+
+class _ClockMarker(keras.callbacks.Callback):
+    def __init__(self, clock: _CallbackClock, after: str | None) -> None:
+        super().__init__()
+        self.clock, self.after = clock, after
+
+    def on_train_begin(self, logs=None):
+        self.clock.mark(self.after)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.mark(self.after)
+
+    def on_train_end(self, logs=None):
+        self.clock.mark(self.after)
+
+
 class EpochCallback(keras.callbacks.Callback):
     """Call ``on_epoch(row)`` with the finished epoch's :data:`HISTORY_COLUMNS` row (1-based)."""
 
@@ -499,21 +645,34 @@ def _read_history(path: Path, epochs_done: int) -> pd.DataFrame:
     return logged[list(HISTORY_COLUMNS)].reset_index(drop=True)
 
 
-def _epoch_stream(
-    epoch_data: Callable[[int], tf.data.Dataset], first: int, last: int
-) -> tf.data.Dataset:
-    """Epochs ``first .. last - 1`` of ``epoch_data`` one after another, built as they are reached.
+TIMING_PHASES = (
+    "data", "build", "restore", "fit", "save", "train_first_epoch", "train_other_epochs",
+    "validation_first_epoch", "validation_other_epochs", "callbacks", "fit_other", "total",
+)  # fmt: skip
+"""Keys of :attr:`TrainingResult.timings`, wall seconds of one :func:`train_model` call: ``data``
+(epoch plans, datasets), ``build`` (networks, backbone weights, optimizers), ``restore``
+(checkpoint, history), ``fit`` (all of ``fit``), ``save`` (the generator file). ``fit`` splits into
+the first epoch's training and validation (tracing included), the other epochs', the callbacks
+(``callback:<class>`` keys give each one) and ``fit_other`` (the rest: fit's own start-up)."""
 
-    ``fit`` with ``steps_per_epoch`` keeps one iterator across epochs, so epoch ``e`` of ``fit``
-    reads exactly ``epoch_data(e)``, whether or not the run was resumed.
-    """
 
-    def batches():
-        for epoch in range(first, last):
-            yield from epoch_data(epoch)
-
-    spec = epoch_data(first).element_spec
-    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(1)
+def _fit_timings(
+    history: pd.DataFrame, start_epoch: int, fit_seconds: float, callbacks: dict[str, float]
+) -> dict[str, float]:
+    ran = history[history["epoch"] > start_epoch]
+    if ran.empty:
+        return {}
+    out = {
+        "train_first_epoch": float(ran["seconds"].iloc[0]),
+        "train_other_epochs": float(ran["seconds"].iloc[1:].sum()),
+        "validation_first_epoch": float(ran["val_seconds"].iloc[0]),
+        "validation_other_epochs": float(ran["val_seconds"].iloc[1:].sum()),
+        "callbacks": float(sum(callbacks.values())),
+        **{f"callback:{name}": float(v) for name, v in callbacks.items()},
+    }
+    accounted = sum(out[k] for k in TIMING_PHASES if k in out)
+    out["fit_other"] = max(fit_seconds - accounted, 0.0)
+    return out
 
 
 def train_model(
@@ -561,24 +720,34 @@ def train_model(
     TrainingResult
     """
     _check_variant(variant, backbone_path)
+    clock_start = phase_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        nonlocal phase_start
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - phase_start
+        phase_start = now
+
     model_config = model_config or RHMConfig()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    train_stores = list(train_stores)
-    val_stores = list(val_stores)
+    # Read small stores once (the demo's: tens of MB) instead of a Zarr chunk per crop per epoch.
+    train_stores = load_into_memory(train_stores, max_bytes=IN_MEMORY_BYTES)
+    val_stores = load_into_memory(val_stores, max_bytes=IN_MEMORY_BYTES)
     multiple = model_config.size_multiple
     for name in ("crop_size", "val_crop_size"):
         size = getattr(config, name)
         if size is not None and size % multiple:
             raise ConfigError(f"TrainingConfig.{name}={size} is not a multiple of {multiple}")
 
-    def epoch_data(epoch: int) -> tf.data.Dataset:
+    def epoch_data(epoch: int, n_epochs: int = 1) -> tf.data.Dataset:
         return make_dataset(
             train_stores, n_holograms=n_holograms, batch_size=config.batch_size, seed=seed,
             epoch=epoch, crop_size=config.crop_size, random_crop=True, augment=config.augment,
-            shuffle=True, repeats=config.repeats, drop_remainder=True,
+            shuffle=True, repeats=config.repeats, drop_remainder=True, n_epochs=n_epochs,
         )  # fmt: skip
 
     # Validation batches of one sample: a single traced shape, any number of patches.
@@ -602,8 +771,9 @@ def train_model(
         "backbone": None if backbone_path is None else str(Path(backbone_path).resolve()),
     }
     _check_run_identity(workdir, identity)
+    phase("data")
     runtime = resolve_runtime(config)
-    gan = build_gan(
+    gan = _gan_for_run(
         variant,
         model_config=model_config,
         config=config,
@@ -626,6 +796,7 @@ def train_model(
         },
         max_to_keep=config.max_checkpoints,
     )
+    phase("build")
     start_epoch = checkpoint.restore()
     history_path = workdir / "history.csv"
     done = _read_history(history_path, start_epoch)
@@ -641,6 +812,8 @@ def train_model(
     if config.patience is not None:
         past = done["val_mae"].tolist()
         stopping = ResumableEarlyStopping(past, monitor="val_mae", patience=config.patience)
+    phase("restore")
+    callback_clock = _CallbackClock()
     callbacks: list[keras.callbacks.Callback] = [
         EpochStatistics(),
         BestGenerator(
@@ -654,21 +827,27 @@ def train_model(
         *([EpochCallback(on_epoch)] if on_epoch is not None else []),
     ]
     if start_epoch < config.epochs and not (stopping and stopping.stopped_before(gan)):
+        # One pipeline over the epochs still to train: fit with steps_per_epoch keeps one iterator
+        # across epochs, so epoch e of fit reads exactly epoch_data(e), resumed or not.
         gan.fit(
-            _epoch_stream(epoch_data, start_epoch, config.epochs),
+            epoch_data(start_epoch, config.epochs - start_epoch),
             epochs=config.epochs,
             initial_epoch=start_epoch,
             steps_per_epoch=n_train,
             shuffle=False,  # the epoch plans shuffle
             validation_data=val_data,
-            callbacks=callbacks,
+            callbacks=callback_clock.interleave(callbacks),
             verbose=0,
         )
+    phase("fit")
     history = _read_history(history_path, int(checkpoint.epoch.numpy()))
 
     generator_path = workdir / "generator.keras"
     with atomic_path(generator_path, suffix=".keras") as tmp:  # Keras insists on the extension
         best_generator.save(tmp)
+    phase("save")
+    timings.update(_fit_timings(history, start_epoch, timings["fit"], callback_clock.seconds))
+    timings["total"] = time.perf_counter() - clock_start
     trainable, total = count_params(gan.generator)
     best_row = int(history["val_mae"].to_numpy().argmin())
     return TrainingResult(
@@ -683,4 +862,5 @@ def train_model(
         best_val_mae=float(history["val_mae"].iloc[best_row]),
         stopped_early=bool(len(history) < config.epochs),
         resumed_from_epoch=start_epoch,
+        timings=timings,
     )

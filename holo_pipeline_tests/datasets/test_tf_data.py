@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from holo_pipeline.datasets.patch_store import open_patch_store, write_patch_store
-from holo_pipeline.datasets.tf_data import dihedral_transform, make_dataset, plan_epoch
+from holo_pipeline.datasets.tf_data import (
+    dihedral_transform,
+    load_into_memory,
+    make_dataset,
+    plan_epoch,
+)
 
 P = 32
 
@@ -118,3 +123,31 @@ def test_bad_requests_are_rejected(tmp_path):
     )  # fmt: skip
     with pytest.raises(ValueError, match="patch size"):
         plan_epoch([store, other], n_holograms=2, seed=0)
+
+
+def test_several_epochs_in_one_pipeline_are_the_epochs_datasets_in_turn(tmp_path):
+    # 3 patches x 1 repeat, batch 2: each epoch drops its own last sample
+    stores = [_store(tmp_path / "a.zarr", 3, seed=0)]
+    kw = dict(n_holograms=2, batch_size=2, seed=4, crop_size=16, augment=True, drop_remainder=True)
+    apart = [b for e in (2, 3, 4) for b in _batches(make_dataset(stores, epoch=e, **kw))]
+    together = _batches(make_dataset(stores, epoch=2, n_epochs=3, **kw))
+    assert len(together) == len(apart) == 3
+    for (x1, y1), (x2, y2) in zip(apart, together, strict=True):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    with pytest.raises(ValueError, match="drop_remainder"):
+        make_dataset(stores, epoch=0, n_epochs=2, **{**kw, "drop_remainder": False})
+
+
+def test_stores_read_into_memory_give_the_same_batches(tmp_path):
+    stores = [_store(tmp_path / "a.zarr", 2, seed=0), _store(tmp_path / "b.zarr", 1, seed=1)]
+    loaded = load_into_memory(stores, max_bytes=1 << 30)
+    assert all(isinstance(s.inputs, np.ndarray) for s in loaded)
+    lazy = load_into_memory(stores, max_bytes=1000)  # too large: left as Zarr arrays
+    assert not any(isinstance(s.inputs, np.ndarray) for s in lazy)
+    kw = dict(n_holograms=3, batch_size=2, seed=2, crop_size=16, augment=True, repeats=2)
+    for (x1, y1), (x2, y2) in zip(
+        _batches(make_dataset(stores, **kw)), _batches(make_dataset(loaded, **kw)), strict=True
+    ):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)

@@ -11,6 +11,7 @@ from holo_pipeline.model.training import (
     TRAIN_METRICS,
     ResumableEarlyStopping,
     build_gan,
+    forget_traced_gans,
     load_generator,
     predict,
     train_model,
@@ -69,6 +70,26 @@ def test_killed_and_resumed_run_reaches_the_same_weights(
     a, b = load_generator(full.generator_path), load_generator(resumed.generator_path)
     for va, vb in zip(a.weights, b.weights, strict=True):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())  # bit-identical on CPU
+
+
+def test_a_run_on_an_earlier_runs_traced_gan_trains_as_a_fresh_one(
+    tiny_config, tiny_training, stores, tmp_path
+):
+    """Reusing a traced GAN (other seed, epoch length and learning rates before) changes nothing."""
+    train, val = stores
+    kw = dict(train_stores=[train], val_stores=[val], n_holograms=2, model_config=tiny_config)
+    other = dataclasses.replace(tiny_training, repeats=3, lr_g=2e-3, lr_decay_per_epoch=0.5)
+    forget_traced_gans()
+    train_model("scratch", config=other, workdir=tmp_path / "first", seed=1, **kw)
+    reused = train_model("scratch", config=tiny_training, workdir=tmp_path / "reused", seed=2, **kw)
+    forget_traced_gans()
+    fresh = train_model("scratch", config=tiny_training, workdir=tmp_path / "fresh", seed=2, **kw)
+    cols = [c for c in HISTORY_COLUMNS if "seconds" not in c]
+    assert reused.history[cols].equals(fresh.history[cols])
+    assert list(reused.history["lr_g"]) == list(fresh.history["lr_g"])
+    a, b = load_generator(reused.generator_path), load_generator(fresh.generator_path)
+    for va, vb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())
 
 
 def test_transfer_variants_from_a_backbone(tiny_config, tiny_training, stores, tmp_path):
