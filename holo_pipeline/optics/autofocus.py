@@ -24,6 +24,10 @@ __all__ = ["autofocus", "edge_sparsity_focus", "tamura_of_gradient"]
 #: 31 coarse propagations plus at most ``_MAX_REFINE`` refinement steps, under 60 in all.
 _COARSE_STEP = 10e-6
 _MAX_COARSE = 40
+#: A range wider than twice this is first located by the amplitude criterion (metres), and the
+#: coarse scan that does it may take up to _MAX_COARSE_WIDE points (10 µm apart up to 2 mm).
+_LOCATE_HALF_WIDTH = 50e-6
+_MAX_COARSE_WIDE = 201
 _MAX_REFINE = 18
 _TOLERANCE = 0.05e-6
 #: Cropped band width over the band limit's extent: central differences then see its top
@@ -136,15 +140,23 @@ def autofocus(
 
     amplitude = np.sqrt(intensity.astype(np.float32))
     # The scattered part: the uniform background has no gradient.
-    spectrum = propagator.spectrum(amplitude - amplitude.mean())
-    return edge_sparsity_focus(spectrum, propagator, z_min=z_min, z_max=z_max)
+    background = float(amplitude.mean())
+    spectrum = propagator.spectrum(amplitude - background)
+    return edge_sparsity_focus(
+        spectrum, propagator, z_min=z_min, z_max=z_max, background=background
+    )
 
 
 def edge_sparsity_focus(
-    spectrum: np.ndarray, propagator: Propagator, *, z_min: float, z_max: float
+    spectrum: np.ndarray,
+    propagator: Propagator,
+    *,
+    z_min: float,
+    z_max: float,
+    background: float = 1.0,
 ) -> float:
-    """Back-propagation distance in ``[z_min, z_max]`` maximising the Tamura coefficient of the
-    gradient of a field given by its zero-padded spectrum.
+    """Back-propagation distance in ``[z_min, z_max]`` at which a field, given by its zero-padded
+    spectrum, is in focus by edge sparsity.
 
     The search behind :func:`autofocus`, shared with the refocusing of a phase-retrieved field
     (:func:`holo_pipeline.optics.multi_height_phase_retrieval`).
@@ -157,57 +169,146 @@ def edge_sparsity_focus(
     propagator : Propagator
     z_min, z_max : float
         Search range (m), ``0 < z_min < z_max``.
+    background : float, optional
+        The uniform field the spectrum's scattered part is relative to (1 for a field ``1 + s``;
+        the mean amplitude for a hologram). Only the amplitude criterion of a wide search uses it.
+
+    Notes
+    -----
+    A range up to ``2 * _LOCATE_HALF_WIDTH`` (100 µm) wide is searched directly for the maximum of
+    the Tamura coefficient of the complex field's gradient. A wider range is first scanned with
+    the Tamura coefficient of the *amplitude's* gradient for its best interior local maximum
+    (see the module docstring for why), and the complex criterion then searched within
+    ±50 µm of it, with that window's own, wider band. Where the complex criterion has no peak in
+    the window (it ends on the window's edge: smooth phase objects), the amplitude criterion's
+    refined maximum is returned.
     """
-    intensity_shape = propagator.shape
-    # One band limit for every candidate (the narrowest, at z_max), applied once to the spectrum;
-    # each candidate then gets a pure phase factor. Multiplying by each candidate's own band-limited
-    # transfer function instead would make the passband's roll-off change with z and bias the
-    # sharpness (towards short distances, where more of the band survives).
-    weight = propagator.band_limit(z_max)
-    # Nothing survives outside that band, so the field is oversampled on the hologram grid (by 4×
-    # or more per axis at 0.37 µm and 500 µm). The inverse FFTs run on the band alone, cropped with
-    # a guard of _OVERSAMPLE, so that central differences still resolve the band's highest
-    # frequencies; every candidate then costs a transform several times smaller.
-    rows, cols = (_band_indices(weight, axis) for axis in (1, 0))
-    spectrum = spectrum[np.ix_(rows, cols)] * weight[np.ix_(rows, cols)]
-    kz_offset = _kz_minus_carrier(propagator, rows, cols)
-    scale = [len(idx) / p for idx, p in zip((rows, cols), propagator.padded_shape, strict=True)]
-
-    # Score the central part only: near the border the fringes of objects are cut off by the
-    # window and their reconstruction is unreliable.
-    (y0, y1), (x0, x1) = (
-        (round(max(s // 8, 1) * f), round((s - max(s // 8, 1)) * f))
-        for s, f in zip(intensity_shape, scale, strict=True)
+    if z_max - z_min <= 2.0 * _LOCATE_HALF_WIDTH:
+        return _search(
+            _Scorer(spectrum, propagator, z_max, background), z_min, z_max, amplitude=False
+        )
+    coarse = _Scorer(spectrum, propagator, z_max, background)
+    grid = _coarse_grid(z_min, z_max, _MAX_COARSE_WIDE)
+    scores = np.array([coarse(z, amplitude=True) for z in grid])
+    z_located = float(grid[_best_interior_peak(scores)])
+    lo = max(z_min, z_located - _LOCATE_HALF_WIDTH)
+    hi = min(z_max, z_located + _LOCATE_HALF_WIDTH)
+    # The window's band is that of its own far end: wider than the whole range's at z_max, which
+    # loses the fine edges small objects (red blood cells) focus by.
+    fine = _Scorer(spectrum, propagator, hi, background)
+    z_best = _search(fine, lo, hi, amplitude=False)
+    guard = (hi - lo) / (len(_coarse_grid(lo, hi, _MAX_COARSE)) - 1)
+    on_edge = (z_best - lo < guard and lo > z_min) or (hi - z_best < guard and hi < z_max)
+    if not on_edge:
+        return z_best
+    step = float(grid[1] - grid[0])
+    return _refine(
+        fine,
+        max(z_min, z_located - step),
+        min(z_max, z_located + step),
+        z_located,
+        amplitude=True,
     )
-    trial = np.empty_like(spectrum)
-    phase = np.empty(spectrum.shape, dtype=np.float32)
 
-    def sharpness(z: float) -> float:
-        # exp(−i·2π·z·(kz − k)): back-propagation by z without the carrier; float32 is enough,
-        # the phase stays within a few hundred radians on the cropped band.
-        np.multiply(kz_offset, np.float32(-2.0 * np.pi * z), out=phase)
-        np.cos(phase, out=trial.real)
-        np.sin(phase, out=trial.imag)
-        np.multiply(trial, spectrum, out=trial)
-        propagator.n_propagations += 1
-        field = _fft.ifft2(trial, overwrite_x=True)
-        return _tamura(field[y0:y1, x0:x1])
 
-    n_coarse = int(np.clip(np.ceil((z_max - z_min) / _COARSE_STEP) + 1, 5, _MAX_COARSE))
-    grid = np.linspace(z_min, z_max, n_coarse)
-    scores = np.array([sharpness(z) for z in grid])
+def _coarse_grid(z_min: float, z_max: float, max_points: int) -> np.ndarray:
+    n = int(np.clip(np.ceil((z_max - z_min) / _COARSE_STEP) + 1, 5, max_points))
+    return np.linspace(z_min, z_max, n)
+
+
+def _search(score: _Scorer, z_min: float, z_max: float, *, amplitude: bool) -> float:
+    """Maximum of one criterion over ``[z_min, z_max]``: a coarse scan, then bounded Brent."""
+    grid = _coarse_grid(z_min, z_max, _MAX_COARSE)
+    scores = np.array([score(z, amplitude=amplitude) for z in grid])
     best = int(np.argmax(scores))
     lo = grid[max(best - 1, 0)]
-    hi = grid[min(best + 1, n_coarse - 1)]
+    hi = grid[min(best + 1, len(grid) - 1)]
+    return _refine(score, lo, hi, float(grid[best]), amplitude=amplitude, start_score=scores[best])
+
+
+def _refine(
+    score: _Scorer,
+    lo: float,
+    hi: float,
+    z_start: float,
+    *,
+    amplitude: bool,
+    start_score: float | None = None,
+) -> float:
+    """Bounded Brent refinement of a maximum bracketed by ``[lo, hi]``; never worse than
+    ``z_start``."""
+    if start_score is None:
+        start_score = score(z_start, amplitude=amplitude)
     result = minimize_scalar(
-        lambda z: -sharpness(z),
+        lambda z: -score(z, amplitude=amplitude),
         bounds=(lo, hi),
         method="bounded",
         options={"xatol": _TOLERANCE, "maxiter": _MAX_REFINE},
     )
-    z_best, score = float(result.x), -float(result.fun)
-    # The refinement only ever improves on the coarse grid's best point.
-    return z_best if score >= scores[best] else float(grid[best])
+    z_best, best = float(result.x), -float(result.fun)
+    return z_best if best >= start_score else z_start
+
+
+def _best_interior_peak(scores: np.ndarray) -> int:
+    """Index of the highest interior local maximum of a scan (the global one if it has none).
+
+    A criterion that only rises towards one end of the range (the in-line hologram of a smooth
+    phase object is sharpest at the sensor) has its maximum on the range's edge, not at a focus.
+    """
+    inner = np.flatnonzero((scores[1:-1] >= scores[:-2]) & (scores[1:-1] >= scores[2:])) + 1
+    if inner.size == 0:
+        return int(np.argmax(scores))
+    return int(inner[np.argmax(scores[inner])])
+
+
+class _Scorer:
+    """Tamura coefficients of a field's gradient after back-propagation by ``z``, on one band.
+
+    One band limit, the narrowest over the distances scored (that at ``z_far``), is applied once
+    to the spectrum; each candidate then gets a pure phase factor. Multiplying by each
+    candidate's own band-limited transfer function instead would make the passband's roll-off
+    change with z and bias the sharpness (towards short distances, where more of the band
+    survives).
+    """
+
+    def __init__(
+        self, spectrum: np.ndarray, propagator: Propagator, z_far: float, background: float
+    ) -> None:
+        self.propagator = propagator
+        weight = propagator.band_limit(z_far)
+        # Nothing survives outside that band, so the field is oversampled on the hologram grid
+        # (by 4× or more per axis at 0.37 µm and 500 µm). The inverse FFTs run on the band alone,
+        # cropped with a guard of _OVERSAMPLE, so that central differences still resolve the
+        # band's highest frequencies; every candidate then costs a transform several times smaller.
+        rows, cols = (_band_indices(weight, axis) for axis in (1, 0))
+        self.spectrum = spectrum[np.ix_(rows, cols)] * weight[np.ix_(rows, cols)]
+        self.kz_offset = _kz_minus_carrier(propagator, rows, cols)
+        scale = [len(idx) / p for idx, p in zip((rows, cols), propagator.padded_shape, strict=True)]
+        # Score the central part only: near the border the fringes of objects are cut off by the
+        # window and their reconstruction is unreliable.
+        (self.y0, self.y1), (self.x0, self.x1) = (
+            (round(max(s // 8, 1) * f), round((s - max(s // 8, 1)) * f))
+            for s, f in zip(propagator.shape, scale, strict=True)
+        )
+        self.background = background * np.prod(propagator.padded_shape) / self.spectrum.size
+        self.trial = np.empty_like(self.spectrum)
+        self.phase = np.empty(self.spectrum.shape, dtype=np.float32)
+
+    def __call__(self, z: float, *, amplitude: bool = False) -> float:
+        # exp(−i·2π·z·(kz − k)): back-propagation by z without the carrier; float32 is enough,
+        # the phase stays within a few hundred radians on the cropped band.
+        np.multiply(self.kz_offset, np.float32(-2.0 * np.pi * z), out=self.phase)
+        np.cos(self.phase, out=self.trial.real)
+        np.sin(self.phase, out=self.trial.imag)
+        np.multiply(self.trial, self.spectrum, out=self.trial)
+        self.propagator.n_propagations += 1
+        field = _fft.ifft2(self.trial, overwrite_x=True)[self.y0 : self.y1, self.x0 : self.x1]
+        if amplitude:
+            # The scattered field plus the background, |b + s|; the band's inverse FFT scales the
+            # field by the padded grid's size over the band's.
+            field += np.complex64(self.background)
+            return _tamura(np.abs(field))
+        return _tamura(field)
 
 
 def _band_indices(weight: np.ndarray, axis: int) -> np.ndarray:
