@@ -72,7 +72,9 @@ def estimate_shifts(frames: np.ndarray, *, upsample: int = 100) -> np.ndarray:
     prepared = (arr - arr.mean(axis=(1, 2), keepdims=True)) * window
     spectra = _fft.fft2(prepared)
     # Cross-power spectrum whose inverse DFT peaks at the shift d of frames[k] = frames[0](· − d).
-    cross = spectra[1:] * np.conj(spectra[:1])
+    # complex64 for the matrix-multiply refinement: its products run ~8× faster than complex128's
+    # and the peak it locates moves by far less than the 1/upsample grid.
+    cross = (spectra[1:] * np.conj(spectra[:1])).astype(np.complex64)
     coarse = _fft.ifft2(cross).real.reshape(n - 1, -1).argmax(axis=1)
     peak = np.stack(np.unravel_index(coarse, (h, w)), axis=1).astype(np.float64)
     peak -= np.array([h, w]) * (peak > np.array([h, w]) // 2)  # wrap to (−N/2, N/2]
@@ -96,6 +98,7 @@ def _refine_peak(
     sx = centre[:, 1, None] + offsets
     rows = np.exp(2j * np.pi * sy[:, :, None] * np.fft.fftfreq(h)[None, None, :])
     cols = np.exp(2j * np.pi * np.fft.fftfreq(w)[None, :, None] * sx[:, None, :])
+    rows, cols = rows.astype(cross.dtype), cols.astype(cross.dtype)
     corr = (rows @ cross @ cols).real  # (n, size, size)
     iy, ix = np.unravel_index(corr.reshape(n, -1).argmax(axis=1), corr.shape[1:])
     return np.stack([sy[np.arange(n), iy], sx[np.arange(n), ix]], axis=1)
