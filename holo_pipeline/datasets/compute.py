@@ -117,9 +117,7 @@ def map_tasks(
         return []
     if settings.scheduler == "threads":
         with blas_threads(settings.fft_workers):
-            return list(
-                dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers)
-            )
+            return list(dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers))
     from distributed import Client, LocalCluster
 
     if settings.scheduler == "distributed":

@@ -125,24 +125,6 @@ def normalize_background(intensity: np.ndarray, *, sigma_fraction: float = 0.25)
 _MIN_HEIGHTS_TO_REFINE = 4
 
 
-def estimation_propagator(
-    shape: tuple[int, int], *, wavelength: float, pixel_size: float
-) -> optics.Propagator:
-    """The propagator of the estimates made before MH-PR: registration, autofocus, height
-    refinement.
-
-    Their short MH-PRs and back-propagations only have to place the holograms, not to be exact,
-    and run on a half-size margin with a 30 % roll-off (the grid these estimates were tuned and
-    validated on: ``benchmarks/instrument.py --consistency``), a padded grid ~0.65× the area of
-    the exact default's. Transfer functions are cached (and shared between the stages through
-    the process-wide cache).
-    """
-    margin = tuple((s + 1) // 2 for s in shape)
-    return optics.Propagator(
-        shape, wavelength=wavelength, pixel_size=pixel_size, margin=margin, taper=0.3
-    )
-
-
 def register_heights(
     holograms: np.ndarray,
     z2: np.ndarray,
@@ -188,7 +170,7 @@ def register_heights(
             f"holograms must be (n, H, W) with one z2 per hologram, got {stack.shape} and "
             f"{len(z2)} heights"
         )
-    propagator = estimation_propagator(
+    propagator = optics.iteration_propagator(
         stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
     )
     focused = np.stack(
@@ -263,9 +245,9 @@ def refine_heights(
     sweeps
         MH-PR sweeps of each leave-one-out retrieval.
     propagator
-        Reused if given (shape ``(H, W)``; default :func:`estimation_propagator`): the
-        leave-one-out retrievals share its cached plane-to-plane transfer functions; trial
-        distances are not cached.
+        Reused if given (shape ``(H, W)``; default
+        :func:`holo_pipeline.optics.iteration_propagator`): the leave-one-out retrievals share
+        its cached plane-to-plane transfer functions; trial distances are not cached.
 
     Returns
     -------
@@ -281,7 +263,7 @@ def refine_heights(
             f"and {heights.shape}"
         )
     if propagator is None:
-        propagator = estimation_propagator(
+        propagator = optics.iteration_propagator(
             stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
         )
     ty, tx = (max(s // 6, 1) for s in stack.shape[1:])
@@ -439,7 +421,7 @@ def autofocus_fov(
     stack = np.asarray(holograms, dtype=np.float32)
     n = stack.shape[0]
     lows, highs = (np.broadcast_to(np.asarray(b, dtype=np.float64), (n,)) for b in (z_min, z_max))
-    propagator = estimation_propagator(
+    propagator = optics.iteration_propagator(
         stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
     )
 

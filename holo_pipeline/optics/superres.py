@@ -156,24 +156,26 @@ def shift_and_add(
     _, h, w = arr.shape
     fh, fw = h * factor, w * factor
     centre = (factor - 1) / 2
-    iy = np.arange(h, dtype=np.float64)[:, None]
-    ix = np.arange(w, dtype=np.float64)[None, :]
+    # Every frame's samples at once, (n, H, W) raveled: one splat per bilinear corner.
+    n = arr.shape[0]
+    iy = np.arange(h, dtype=np.float64)[None, :, None]
+    ix = np.arange(w, dtype=np.float64)[None, None, :]
+    ys = np.broadcast_to(factor * (iy - shifts[:, 0, None, None]) + centre, (n, h, w)).ravel()
+    xs = np.broadcast_to(factor * (ix - shifts[:, 1, None, None]) + centre, (n, h, w)).ravel()
+    values = arr.astype(np.float64).ravel()
+    y0, x0 = np.floor(ys), np.floor(xs)
+    ty, tx = ys - y0, xs - x0
+    y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
     total = np.zeros(fh * fw)
     weight = np.zeros(fh * fw)
-    for frame, (dy, dx) in zip(arr.astype(np.float64), shifts, strict=True):
-        ys = np.broadcast_to(factor * (iy - dy) + centre, (h, w)).ravel()
-        xs = np.broadcast_to(factor * (ix - dx) + centre, (h, w)).ravel()
-        values = frame.ravel()
-        y0, x0 = np.floor(ys), np.floor(xs)
-        ty, tx = ys - y0, xs - x0
-        for oy, wy in ((0, 1 - ty), (1, ty)):
-            for ox, wx in ((0, 1 - tx), (1, tx)):
-                yy, xx = y0.astype(np.intp) + oy, x0.astype(np.intp) + ox
-                ok = (yy >= 0) & (yy < fh) & (xx >= 0) & (xx < fw)
-                idx = yy[ok] * fw + xx[ok]
-                wgt = (wy * wx)[ok]
-                total += np.bincount(idx, weights=wgt * values[ok], minlength=fh * fw)
-                weight += np.bincount(idx, weights=wgt, minlength=fh * fw)
+    for oy, wy in ((0, 1 - ty), (1, ty)):
+        for ox, wx in ((0, 1 - tx), (1, tx)):
+            yy, xx = y0 + oy, x0 + ox
+            ok = (yy >= 0) & (yy < fh) & (xx >= 0) & (xx < fw)
+            idx = yy[ok] * fw + xx[ok]
+            wgt = (wy * wx)[ok]
+            total += np.bincount(idx, weights=wgt * values[ok], minlength=fh * fw)
+            weight += np.bincount(idx, weights=wgt, minlength=fh * fw)
     total = total.reshape(fh, fw)
     weight = weight.reshape(fh, fw)
     image = _normalised_fill(total, weight)
