@@ -358,9 +358,12 @@ def sweep(
 def gaussian_lowpass(propagator: Propagator, cutoff: float) -> np.ndarray:
     """``exp(-f² / 2 cutoff²)`` on the propagator's padded frequency grid (float32; cycles/m)."""
     ph, pw = propagator.padded_shape
-    fy = np.fft.fftfreq(ph, propagator.pixel_size)[:, None]
-    fx = np.fft.fftfreq(pw, propagator.pixel_size)[None, :]
-    return np.exp(-0.5 * (fy**2 + fx**2) / cutoff**2).astype(np.float32)
+    fy = np.fft.fftfreq(ph, propagator.pixel_size)
+    fx = np.fft.fftfreq(pw, propagator.pixel_size)
+    # Separable: the outer product of the two axes' Gaussians.
+    gy = np.exp(-0.5 * (fy / cutoff) ** 2).astype(np.float32)
+    gx = np.exp(-0.5 * (fx / cutoff) ** 2).astype(np.float32)
+    return np.multiply.outer(gy, gx)
 
 
 def momentum_step(
@@ -545,7 +548,9 @@ def multi_height_phase_retrieval(
     settings (the defaults):
 
     >>> import numpy as np
-    >>> from holo_pipeline.optics import MHPRSettings, multi_height_phase_retrieval, propagate
+    >>> from holo_pipeline.optics import (
+    ...     MHPRSettings, Propagator, multi_height_phase_retrieval, propagate
+    ... )
     >>> optics = {"wavelength": 530e-9, "pixel_size": 0.5e-6}
     >>> sample = np.ones((128, 128), np.complex64)
     >>> sample[56:72, 56:72] = np.exp(0.5j)
@@ -553,7 +558,10 @@ def multi_height_phase_retrieval(
     >>> holograms = np.stack(
     ...     [np.abs(propagate(sample, z, background=1.0, **optics)) ** 2 for z in z2]
     ... )
-    >>> result = multi_height_phase_retrieval(holograms, z2, **optics)
+    >>> # The exact grid of Propagator's default: on a window this small the cheaper default
+    >>> # iteration grid's narrower band biases the refocus by ~1 µm (0.13 µm here).
+    >>> exact = Propagator(sample.shape, **optics)
+    >>> result = multi_height_phase_retrieval(holograms, z2, **optics, propagator=exact)
     >>> len(result.residuals) == MHPRSettings().iterations
     True
     >>> square = result.field[60:68, 60:68] / result.field[4:12, 4:12].mean()
