@@ -227,8 +227,12 @@ def main() -> None:
     )
 
 
+class _Missing(str):
+    """Why a backend could not be imported."""
+
+
 def _fft_backends() -> dict[str, object]:
-    """The ``scipy.fft`` backends that import here, by name (or the reason one does not)."""
+    """The ``scipy.fft`` backends that import here, by name (or why one does not)."""
     backends: dict[str, object] = {"pocketfft": "scipy"}
     try:
         import pyfftw
@@ -239,22 +243,22 @@ def _fft_backends() -> dict[str, object]:
         pyfftw.config.PLANNER_EFFORT = "FFTW_MEASURE"
         backends["pyfftw"] = fftw_backend
     except ImportError as error:
-        backends["pyfftw"] = f"not importable: {error}"
+        backends["pyfftw"] = _Missing(f"not importable: {error}")
     try:
         import mkl_fft.interfaces.scipy_fft as mkl_backend
 
         backends["mkl_fft"] = mkl_backend
     except ImportError as error:
-        backends["mkl_fft"] = f"not importable: {error}"
+        backends["mkl_fft"] = _Missing(f"not importable: {error}")
     return backends
 
 
 def fft_backend_table(sizes: list[int], rounds: int = 3, pairs: int = 10) -> None:
     """Milliseconds of CPU per complex64 FFT pair per backend and size (see module docstring)."""
     backends = _fft_backends()
-    usable = {k: v for k, v in backends.items() if not isinstance(v, str)}
+    usable = {k: v for k, v in backends.items() if not isinstance(v, _Missing)}
     for name, why in backends.items():
-        if isinstance(why, str):
+        if isinstance(why, _Missing):
             print(f"{name}: {why}")
     rng = np.random.default_rng(0)
     print(f"{'size':>6s} " + " ".join(f"{name:>10s}" for name in usable) + "   (ms per pair)")
