@@ -29,8 +29,9 @@ own BLAS pool is held to ``fft_workers`` threads (``threadpoolctl``) while the t
 its default (one thread per core), OpenBLAS made the per-FOV physics several times slower on a
 busy 2-core machine: every small product (the sub-pixel registration's matrix DFTs, the norms of
 MH-PR's residuals) woke a pool whose threads then competed with the other Dask thread for the
-same cores; one FOV of the demo took 101 s against 44 s with one BLAS thread
-(``benchmarks/pipeline.py --per-fov`` measures it).
+same cores: super-resolving and refining the heights of two demo FOVs took 101 s against
+44 s with one BLAS thread (a shared machine at load ~10; ``benchmarks/pipeline.py --per-fov``
+times the stages).
 """
 
 from __future__ import annotations
