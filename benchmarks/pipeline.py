@@ -15,6 +15,14 @@ Prints three figures:
    process start and the code location's import on top);
 3. the speed-up of 2 Dask workers over 1 on the per-FOV work of a ``--n-fov`` slide, for the
    ``threads`` and ``processes`` (LocalCluster) schedulers, with 1 FFT thread per worker.
+
+``--per-fov`` prints instead the per-FOV physics of one lung FOV, stage by stage, at each
+``--sizes`` frame side (176: the demo's 528² SR grid; 512: the paper's 1536²), in one process
+and one thread, with the FFT backend in use and each time also in units of a fixed FFT workload
+timed in the same run (200 complex64 768² FFTs, 1 worker), which makes figures from a shared
+machine comparable; ``--profile`` adds the top functions by cumulative time (cProfile).
+
+    .venv/bin/python benchmarks/pipeline.py --per-fov --sizes 176 512
 """
 
 from __future__ import annotations
@@ -124,6 +132,152 @@ def core_pipeline(slide_path: Path, out: Path, settings, patch: int, mhpr) -> di
     return seconds
 
 
+def fft_unit(repeats: int = 3) -> tuple[float, float]:
+    """Wall and CPU seconds of the fixed FFT workload: 200 complex64 768² FFTs on 1 worker, each
+    the best of ``repeats``.
+
+    The unit the per-FOV figures are expressed in: on a shared machine, absolute seconds move with
+    the load and ratios to a workload timed in the same run move much less.
+    """
+    import scipy.fft
+
+    from holo_pipeline.optics import _fft
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(768, 768)) + 1j * rng.normal(size=(768, 768))).astype(np.complex64)
+    wall, cpu = float("inf"), float("inf")
+    with scipy.fft.set_workers(1):
+        _fft.fft2(x)
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            for _ in range(100):
+                y = _fft.fft2(x)
+                _fft.ifft2(y, overwrite_x=True)
+            wall = min(wall, time.perf_counter() - t)
+            cpu = min(cpu, time.process_time() - c)
+    return wall, cpu
+
+
+def _blas_threads_of_a_worker():
+    """The BLAS limit a Dask worker of the demo profile runs with (none before it existed)."""
+    import contextlib
+
+    from holo_pipeline.datasets import compute
+
+    limit = getattr(compute, "blas_threads", None)
+    return limit(1) if limit is not None else contextlib.nullcontext()
+
+
+def per_fov_physics(workdir: Path, frame: int, mhpr, *, profile: bool = False) -> dict:
+    """Wall and CPU seconds of each physics stage of one simulated lung FOV (``frame``² frames),
+    as a Dask worker of the demo profile runs them (one thread, 1 FFT and 1 BLAS thread)."""
+    from holo_pipeline.datasets import processing
+    from holo_pipeline.datasets.slides import autofocus_slide_fov
+    from holo_pipeline.instrument import MicroscopeConfig, read_slide, simulate_slide
+
+    slide_dir = workdir / f"lung-{frame}"
+    if not (slide_dir / "slide.yaml").exists():
+        simulate_slide(
+            workdir,
+            tissue="lung",
+            slide_id=f"lung-{frame}",
+            patient_id="bench",
+            n_fov=1,
+            seed=2024,
+            optics=MicroscopeConfig(frame_shape=(frame, frame)),
+            created="2026-01-01T00:00:00+00:00",
+        )
+    slide = read_slide(slide_dir)
+    fov = slide.fov_ids[0]
+    frames = np.stack([slide.intensities(fov, h) for h in range(slide.n_heights)])
+    wl, px = slide.wavelength_m, slide.sr_pixel_size_m
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    seconds: dict[str, tuple[float, float]] = {}
+    # The FFT unit is timed around every stage and each stage divided by the mean of the units
+    # before and after it: on a shared machine the load moves within minutes.
+    units: dict[str, tuple[float, float]] = {}
+    unit_before = fft_unit(repeats=1)
+
+    def timed(name, run):
+        nonlocal unit_before
+        t, c = time.perf_counter(), time.process_time()
+        out = run()
+        seconds[name] = (time.perf_counter() - t, time.process_time() - c)
+        unit_after = fft_unit(repeats=1)
+        units[name] = tuple((a + b) / 2 for a, b in zip(unit_before, unit_after, strict=True))
+        unit_before = unit_after
+        return out
+
+    with _blas_threads_of_a_worker():
+        sr = timed(
+            "super-resolution",
+            lambda: processing.super_resolve_fov(
+                frames,
+                slide.sr_factor,
+                z2_nominal=slide.z2_nominal_m,
+                wavelength=wl,
+                pixel_size=px,
+            ),
+        )
+        z2, _ = timed("autofocus+refine", lambda: autofocus_slide_fov(slide, sr.holograms))
+        pr = timed(
+            "MH-PR",
+            lambda: processing.phase_retrieve_fov(
+                sr.holograms, z2, wavelength=wl, pixel_size=px, settings=mhpr
+            ),
+        )
+        timed(
+            "patches",
+            lambda: processing.extract_patches(
+                sr.holograms,
+                pr.z2,
+                pr.field,
+                patch_size=min(512, 3 * frame),
+                wavelength=wl,
+                pixel_size=px,
+            ),
+        )
+    seconds["total"] = tuple(sum(v[i] for v in seconds.values()) for i in (0, 1))
+    # In units: each stage in its own units, summed.
+    in_units = {
+        k: tuple(v[i] / units[k][i] for i in (0, 1)) for k, v in seconds.items() if k in units
+    }
+    in_units["total"] = tuple(sum(v[i] for v in in_units.values()) for i in (0, 1))
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
+    mean_unit = tuple(float(np.mean([u[i] for u in units.values()])) for i in (0, 1))
+    return seconds, in_units, mean_unit
+
+
+def _per_fov(args, work: Path) -> None:
+    from holo_pipeline.optics import _fft
+
+    name = getattr(_fft, "backend_name", lambda: "scipy.fft (pocketfft)")()
+    print(f"FFT backend: {name}")
+    for frame in args.sizes:
+        seconds, units, unit = per_fov_physics(work, frame, args.mhpr, profile=args.profile)
+        print(
+            f"\nlung FOV {frame}² frames → {3 * frame}² SR, MH-PR {args.mhpr.iterations} it; "
+            f"FFT unit (200 complex64 768² FFTs, 1 worker, timed around every stage): mean "
+            f"{unit[0]:.2f} s wall, {unit[1]:.2f} s CPU"
+        )
+        print(f"   {'stage':18s} {'wall s':>8s} {'units':>7s} {'CPU s':>8s} {'CPU units':>9s}")
+        for stage, (wall, cpu) in seconds.items():
+            u_wall, u_cpu = units[stage]
+            print(f"   {stage:18s} {wall:8.2f} {u_wall:7.2f} {cpu:8.2f} {u_cpu:9.2f}")
+        wall, cpu = seconds["total"]
+        print(f"   CPU during the FOV's physics (process CPU s / wall s): {cpu / wall:.0%}")
+
+
 def dagster_partition(root: Path) -> dict[str, float]:
     """One in-process Dagster run of the per-slide assets and their checks.
 
@@ -189,11 +343,19 @@ def main(argv: list[str] | None = None) -> int:
         "--schedulers", nargs="+", default=["threads", "processes"], help="for the speed-up"
     )
     parser.add_argument("--only-speedup", action="store_true", help="skip figures 1 and 2")
+    parser.add_argument("--per-fov", action="store_true", help="per-FOV physics stages only")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[176], help="frame sides")
+    parser.add_argument("--profile", action="store_true", help="with --per-fov: cProfile")
     args = parser.parse_args(argv)
     args.mhpr = _mhpr_settings(args.iterations)
     args.iterations = args.mhpr.iterations
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="holo-bench-"))
+    if args.per_fov:
+        print(f"cores: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.1f}")
+        _per_fov(args, work)
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        return 0
     root = work / "data"
     t = time.perf_counter()
     slide = _simulate(root / "landing", args.n_fov, args.frame)

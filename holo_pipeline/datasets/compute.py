@@ -21,17 +21,24 @@ FFT threads: each task runs inside ``scipy.fft.set_workers(fft_workers)``, enter
 itself because the setting is thread-local (set around the submit, it would not reach Dask's
 worker threads or processes); :mod:`holo_pipeline.optics` transforms with it. So
 ``n_workers × fft_workers`` threads run at most; keep that product ≤ the cores (the ``demo``
-profile: 2 workers × 1 FFT thread on 2 cores). BLAS pools are limited through
-``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 in the environment of the
-worker processes a ``processes`` cluster spawns; with ``threads`` they are the process's (set
-``OPENBLAS_NUM_THREADS=1`` in the environment of ``dagster dev`` to pin them: a pool cannot be
-resized once NumPy is loaded without ``threadpoolctl``).
+profile: 2 workers × 1 FFT thread on 2 cores).
+
+BLAS threads: ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 in the
+environment of the worker processes a ``processes`` cluster spawns; with ``threads`` the process's
+own BLAS pool is held to ``fft_workers`` threads (``threadpoolctl``) while the tasks run. Left at
+its default (one thread per core), OpenBLAS made the per-FOV physics several times slower on a
+busy 2-core machine: every small product (the sub-pixel registration's matrix DFTs, the norms of
+MH-PR's residuals) woke a pool whose threads then competed with the other Dask thread for the
+same cores: super-resolving and refining the heights of two demo FOVs took 101 s against
+44 s with one BLAS thread (a shared machine at load ~10; ``benchmarks/pipeline.py --per-fov``
+times the stages).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -62,6 +69,19 @@ class DaskSettings:
             )
         if self.scheduler == "distributed" and not self.scheduler_address:
             raise ValueError("scheduler 'distributed' needs a scheduler_address (tcp://host:port)")
+
+
+@contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Hold this process's BLAS pools (OpenBLAS, MKL, BLIS) to ``n`` threads inside the block.
+
+    The limit is process-wide, not per thread: set it around a whole parallel section, not
+    inside its tasks.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=int(n), user_api="blas"):
+        yield
 
 
 def _with_fft_workers(fn: Callable[..., T], fft_workers: int) -> Callable[..., T]:
@@ -97,7 +117,8 @@ def map_tasks(
     if not delayed:
         return []
     if settings.scheduler == "threads":
-        return list(dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers))
+        with blas_threads(settings.fft_workers):
+            return list(dask.compute(*delayed, scheduler="threads", num_workers=settings.n_workers))
     from distributed import Client, LocalCluster
 
     if settings.scheduler == "distributed":

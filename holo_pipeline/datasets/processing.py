@@ -170,7 +170,9 @@ def register_heights(
             f"holograms must be (n, H, W) with one z2 per hologram, got {stack.shape} and "
             f"{len(z2)} heights"
         )
-    propagator = optics.Propagator(stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size)
+    propagator = optics.iteration_propagator(
+        stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
+    )
     focused = np.stack(
         [
             np.abs(propagator.propagate(_amplitude(h), -float(z), background=1.0))
@@ -243,7 +245,9 @@ def refine_heights(
     sweeps
         MH-PR sweeps of each leave-one-out retrieval.
     propagator
-        Reused if given (shape ``(H, W)``); trial distances are not cached in it.
+        Reused if given (shape ``(H, W)``; default
+        :func:`holo_pipeline.optics.iteration_propagator`): the leave-one-out retrievals share
+        its cached plane-to-plane transfer functions; trial distances are not cached.
 
     Returns
     -------
@@ -259,8 +263,8 @@ def refine_heights(
             f"and {heights.shape}"
         )
     if propagator is None:
-        propagator = optics.Propagator(
-            stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size, cache_size=0
+        propagator = optics.iteration_propagator(
+            stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
         )
     ty, tx = (max(s // 6, 1) for s in stack.shape[1:])
     centre = (slice(ty, -ty), slice(tx, -tx))
@@ -435,8 +439,8 @@ def autofocus_fov(
     stack = np.asarray(holograms, dtype=np.float32)
     n = stack.shape[0]
     lows, highs = (np.broadcast_to(np.asarray(b, dtype=np.float64), (n,)) for b in (z_min, z_max))
-    propagator = optics.Propagator(
-        stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size, cache_size=0
+    propagator = optics.iteration_propagator(
+        stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
     )
 
     def focus(h: int, lo: float, hi: float) -> float:

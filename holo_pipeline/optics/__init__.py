@@ -13,6 +13,7 @@ from holo_pipeline.optics.autofocus import autofocus, tamura_of_gradient
 from holo_pipeline.optics.phase_retrieval import (
     MHPRSettings,
     PhaseRetrievalResult,
+    iteration_propagator,
     multi_height_phase_retrieval,
 )
 from holo_pipeline.optics.propagation import Propagator, propagate
@@ -24,6 +25,7 @@ __all__ = [
     "Propagator",
     "autofocus",
     "estimate_shifts",
+    "iteration_propagator",
     "multi_height_phase_retrieval",
     "propagate",
     "shift_and_add",

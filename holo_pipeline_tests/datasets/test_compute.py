@@ -43,3 +43,26 @@ def test_fft_workers_reach_the_thread_running_each_task_and_not_the_caller(sched
 def test_distributed_needs_an_address():
     with pytest.raises(ValueError, match="scheduler_address"):
         DaskSettings("distributed")
+
+
+def _blas_threads(x):
+    """The task's argument and the thread count of the process's BLAS pools while it runs."""
+    from threadpoolctl import threadpool_info
+
+    return x, sorted(
+        {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    )
+
+
+def test_threads_hold_blas_to_the_fft_workers_while_tasks_run():
+    """With the threaded scheduler the BLAS pool is the process's own: it is held to
+    ``fft_workers`` threads while the tasks run (an unpinned pool made the physics several times
+    slower on 2 cores), and given back after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        out = map_tasks(_blas_threads, [(i,) for i in range(3)], DaskSettings("threads", 2, 1))
+        after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert out == [(i, [1]) for i in range(3)]
+    assert after == before

@@ -264,7 +264,7 @@ def test_passive_constraint_bounds_the_amplitude_and_leaves_the_rest_untouched()
     np.testing.assert_allclose(np.abs(clipped[~below]), 0.8, rtol=1e-6)
     np.testing.assert_allclose(np.angle(clipped[~below]), np.angle(field[~below]), atol=1e-5)
     # The constraint = hop to the sample plane, clip, hop back: with identity hops, the clip.
-    prop = Propagator((32, 32), wavelength=WAVELENGTH, pixel_size=PIXEL)
+    prop = Propagator((32, 32), wavelength=WAVELENGTH, pixel_size=PIXEL, margin=16)
     assert prop.padded_shape == shape
     identity = np.ones(shape, np.complex64)
     before = prop.n_propagations
