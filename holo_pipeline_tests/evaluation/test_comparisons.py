@@ -1,5 +1,6 @@
 """The comparisons table: paired differences, CIs and verdicts on tables with known answers."""
 
+import numpy as np
 import pytest
 
 from holo_pipeline.catalog import load_catalog
@@ -69,6 +70,32 @@ def test_mt_trend_is_the_slope_difference(table):
     trend = _one(table, COMPARISONS[4], "frozen_rnn", "scratch", "salivary_gland")
     assert trend["difference"] == pytest.approx(0.02, abs=1e-9)
     assert trend["verdict"] == "reproduced" and trend["metric"] == "ecc_slope_per_mt"
+
+
+def test_mt_trend_also_judges_the_transferred_slope_alone(table):
+    own = _one(table, COMPARISONS[4], "frozen_rnn", "none (own slope)", "salivary_gland")
+    assert own["difference"] == pytest.approx(0.02, abs=1e-9) and own["n_units"] == 8
+    assert own["verdict"] == "reproduced" and own["metric"] == "ecc_slope_per_mt"
+
+
+def test_a_falling_baseline_does_not_make_a_flat_transferred_model_improve():
+    metrics = syn.metrics()
+    saliv = metrics["tissue"] == "salivary_gland"
+    mt = metrics["n_holograms"].astype(float)
+    transferred = saliv & metrics["variant"].isin(["frozen_rnn", "full_transfer"])
+    metrics.loc[transferred, "ecc"] -= 0.02 * (mt[transferred] - 2)  # now flat in Mt ...
+    fov = metrics["fov_id"].str[-1].astype(float) + metrics["slide_id"].str.len()
+    wobble = 0.002 * np.sin(2.7 * fov * mt + mt)  # ... but for each FOV's own scatter
+    metrics.loc[saliv, "ecc"] += wobble[saliv]
+    scratch = saliv & (metrics["variant"] == "scratch")
+    metrics.loc[scratch, "ecc"] -= 0.03 * (mt[scratch] - 2)  # falls with Mt
+    history, runs = syn.history_and_runs()
+    table = comparisons_table(metrics, runs, history, syn.timing())
+    own = _one(table, COMPARISONS[4], "frozen_rnn", "none (own slope)", "salivary_gland")
+    versus = _one(table, COMPARISONS[4], "frozen_rnn", "scratch", "salivary_gland")
+    assert abs(own["difference"]) < 2e-3 and own["verdict"] == "inconclusive"
+    assert versus["difference"] == pytest.approx(0.03, abs=2e-3)
+    assert versus["verdict"] == "reproduced"
 
 
 def test_summary_carries_seeds_fovs_and_fov_bootstrap_cis():
