@@ -8,6 +8,7 @@ temporary folder). Skips where chromium or the ``playwright`` package is missing
 """
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -151,9 +152,12 @@ def _check_evaluation_metadata(page, base: str, artifacts: Path) -> None:
     dialog = _open_markdown(page, base, "evaluation_summary", "summary")
     table = dialog.locator("table")
     table.first.wait_for()
-    for column in ("variant", "amplitude_rmse_mean", "ecc_mean"):
+    # each metric's cell reads "mean ± seed std [95 % CI]" under the metric's name (the spread
+    # and the CI where there are two seeds and two test FOVs)
+    for column in ("variant", "n_seeds", "amplitude_rmse", "ecc"):
         table.first.get_by_text(column, exact=True).wait_for()
     assert table.first.get_by_text("frozen_rnn", exact=True).count()
+    assert table.first.get_by_text(re.compile(r"^\d+\.\d{4}")).count()
     charts = dialog.locator('img[src^="data:image/png;base64,"]')
     charts.nth(1).wait_for()  # amplitude RMSE and ECC bar charts
     assert charts.nth(1).evaluate("i => i.complete && i.naturalWidth > 0")
