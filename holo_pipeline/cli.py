@@ -53,7 +53,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_console(command: str) -> None:
+def quiet_console(command: str) -> None:
     """Keep the terminal to what a person wants to read; the event log keeps everything.
 
     TensorFlow's C++ logging (info, warnings and the harmless errors it prints while probing for
@@ -90,7 +90,7 @@ def _import_tensorflow_quietly() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    _quiet_console(args.command)
+    quiet_console(args.command)
     return int(_load(args.command).run(args) or 0)
 
 

@@ -50,6 +50,8 @@ STAGE_OF = {
 TICK = datetime.timedelta(seconds=1)
 NIGHT = datetime.timedelta(days=366)
 MAX_TICKS = 500
+# Default worker processes: one per core, at most this many (each holds TensorFlow's memory).
+MAX_WORKERS = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     small.add_argument("--frame-size", type=int, default=None, metavar="PX", help="square frames")
     small.add_argument(
         "--epochs", type=int, default=0, help="training epochs (default: the profile's)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs (and simulated slides) at once, in N processes sharing the cores "
+        "(default: the cores, at most 4; 1 runs everything in this process)",
     )
 
 
@@ -97,14 +107,12 @@ class _AutomationState:
 
 
 class _Runner:
-    """Executes run requests in process against the persistent instance; records the time."""
+    """Executes run requests in this process against the persistent instance."""
 
     def __init__(self, defs, instance, epochs: int) -> None:
         self.defs = defs
         self.instance = instance
         self.epochs = epochs
-        self.timings: dict[str, float] = defaultdict(float)
-        self.runs = 0
         self._members = {
             key: set(a.keys)
             for a in defs.assets
@@ -112,7 +120,10 @@ class _Runner:
             for key in a.keys
         }
 
-    def run(self, keys: Sequence[str], partition_key: str | None, tags: Mapping[str, str]) -> None:
+    def run(
+        self, keys: Sequence[str], partition_key: str | None, tags: Mapping[str, str]
+    ) -> tuple[str, float]:
+        """Materialise ``keys`` (one run); return its stage in "Where the time went" and seconds."""
         import dagster as dg
 
         # a multi-asset that cannot be subset runs whole (the evaluation tables)
@@ -142,11 +153,106 @@ class _Runner:
         if not result.success:
             raise RuntimeError(f"demo: run {result.run_id} failed for {where}; see the Dagster UI")
         print(f"  materialised {where} in {spent:.1f} s", flush=True)
-        self.timings[STAGE_OF.get(selection[0], "evaluation tables")] += spent
-        self.runs += 1
+        return STAGE_OF.get(selection[0], "evaluation tables"), spent
 
 
-def run_landing_sensor(defs, instance, runner: _Runner) -> int:
+# The worker process's runner (see _Dispatcher): its own Definitions and instance handle.
+_WORKER: _Runner | None = None
+
+
+def _start_worker(profile: str | None, root: str, epochs: int, threads: int) -> None:
+    """Initialise a worker process: ``threads`` threads for its Dask physics, TensorFlow and BLAS.
+
+    The demo's workers share the cores: each runs one run at a time with its share of them.
+    """
+    global _WORKER
+    os.environ.setdefault("HOLO_DASK_WORKERS", str(threads))
+    from holo_pipeline.cli import quiet_console
+
+    quiet_console("demo")  # as in the demo's own process
+    import tensorflow as tf
+    from threadpoolctl import threadpool_limits
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    threadpool_limits(threads)
+    import dagster as dg
+
+    from holo_pipeline.definitions import build_definitions
+    from holo_pipeline.profile import load_profile
+
+    defs = build_definitions(load_profile(profile), Path(root))
+    _WORKER = _Runner(defs, dg.DagsterInstance.get(), epochs)
+
+
+def _run_in_worker(
+    keys: Sequence[str], partition_key: str | None, tags: Mapping[str, str]
+) -> tuple[str, float]:
+    assert _WORKER is not None, "worker not initialised"
+    return _WORKER.run(keys, partition_key, tags)
+
+
+class _Dispatcher:
+    """Executes the runs of one sensor tick, in this process or spread over worker processes.
+
+    The runs of one tick never depend on each other (:func:`requested_runs`), so ``workers``
+    processes (each with its own Definitions and handle on the same instance, as the daemon's run
+    workers have) execute them side by side. Each stage's time is wall-clock time: a tick's wall
+    time is shared between its runs' stages in proportion to their run times.
+    """
+
+    def __init__(self, runner: _Runner, workers: int, profile: str | None, root: Path) -> None:
+        self.runner = runner
+        self.timings: dict[str, float] = defaultdict(float)
+        self.run_seconds = 0.0
+        self.runs = 0
+        self.pool = None
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            threads = max(1, available_cores() // workers)
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(profile, str(root), runner.epochs, threads),
+            )
+
+    def run_all(self, requests: Sequence[tuple[Sequence[str], str | None, Mapping[str, str]]]):
+        if not requests:
+            return
+        start = time.perf_counter()
+        if self.pool is None:
+            done = [self.runner.run(*request) for request in requests]
+        else:
+            futures = [self.pool.submit(_run_in_worker, *request) for request in requests]
+            # let every run of the tick finish before reporting the first failure
+            errors = [f.exception() for f in futures]
+            if failed := next((e for e in errors if e is not None), None):
+                raise failed
+            done = [f.result() for f in futures]
+        wall = time.perf_counter() - start
+        busy = sum(spent for _, spent in done) or 1.0
+        for stage, spent in done:
+            self.timings[stage] += wall * spent / busy
+        self.run_seconds += busy
+        self.runs += len(done)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def run_landing_sensor(defs, instance, runner: _Dispatcher) -> int:
     """Evaluate the landing sensor with no cursor, as a fresh daemon would; execute its requests."""
     import dagster as dg
 
@@ -158,10 +264,10 @@ def run_landing_sensor(defs, instance, runner: _Runner) -> int:
         return 0
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    for request in result.run_requests:
-        keys = [k.to_user_string() for k in request.asset_selection]
-        runner.run(keys, request.partition_key, request.tags)
-    return len(result.run_requests)
+    requests = result.run_requests
+    keys = [[k.to_user_string() for k in r.asset_selection] for r in requests]
+    runner.run_all([(k, r.partition_key, r.tags) for k, r in zip(keys, requests, strict=True)])
+    return len(requests)
 
 
 def _parents(defs) -> dict[str, set[str]]:
@@ -214,7 +320,7 @@ def _evaluate(defs, instance, state: _AutomationState) -> dict[str | None, list[
     return requested_runs(defs, result)
 
 
-def automation_tick(defs, instance, runner: _Runner, state: _AutomationState) -> int:
+def automation_tick(defs, instance, runner: _Dispatcher, state: _AutomationState) -> int:
     """One tick of the automation sensor at the demo's clock; execute its runs, return their count.
 
     As under the daemon, the sensor ticks again while the requested runs are still queued (that
@@ -227,12 +333,11 @@ def automation_tick(defs, instance, runner: _Runner, state: _AutomationState) ->
     while more := _evaluate(defs, instance, state):
         for pk, keys in more.items():
             runs[pk] = [*runs.get(pk, []), *(k for k in keys if k not in runs.get(pk, []))]
-    for pk, keys in runs.items():
-        runner.run(keys, pk, {})
+    runner.run_all([(keys, pk, {}) for pk, keys in runs.items()])
     return len(runs)
 
 
-def run_automation(defs, instance, runner: _Runner, state: _AutomationState) -> int:
+def run_automation(defs, instance, runner: _Dispatcher, state: _AutomationState) -> int:
     """Tick until nothing is requested, even after a nightly tick; return the ticks evaluated."""
     night_passed = False
     for tick in range(1, MAX_TICKS + 1):
@@ -280,6 +385,9 @@ def run(args: argparse.Namespace) -> int:
     from holo_pipeline.profile import load_profile
 
     profile = load_profile(args.profile)
+    workers = args.workers or min(available_cores(), MAX_WORKERS)
+    if workers < 1:
+        raise SystemExit(f"demo: --workers must be >= 1, got {workers}")
     start = time.perf_counter()
     landing = landing_dir(root)
     optics = None
@@ -292,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
         patients_per_tissue=args.patients_per_tissue,
         fovs_per_slide=args.fovs_per_slide,
         optics=optics,
+        workers=workers,
     )
     simulated = time.perf_counter() - start
     print(f"cohort in {landing} ({simulated:.1f} s)")
@@ -299,21 +408,30 @@ def run(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from holo_pipeline.definitions import build_definitions
-    from holo_pipeline.defs.instance import apply_pool_limits, release_slots_of_dead_runs
+    from holo_pipeline.defs.instance import (
+        POOL_LIMITS,
+        apply_pool_limits,
+        release_slots_of_dead_runs,
+    )
 
     defs = build_definitions(profile, root)
-    apply_pool_limits(home)
+    # the demo's own instance: as many training steps at once as it has workers (the models are
+    # small, each worker has its share of the cores); an operator's limits are kept
+    apply_pool_limits(home, {**POOL_LIMITS, "gpu": max(POOL_LIMITS["gpu"], workers)})
     instance = dg.DagsterInstance.get()
     # a demo killed mid-run leaves its run STARTED, holding pool slots that would block this one
     release_slots_of_dead_runs(instance, tags=DEMO_TAGS)
-    runner = _Runner(defs, instance, args.epochs)
+    runner = _Dispatcher(_Runner(defs, instance, args.epochs), workers, args.profile, root)
     state = _AutomationState(home / AUTOMATION_STATE)
 
-    # the automation sensor is running before slides land (on a new instance this first tick is
-    # its initial evaluation: eager conditions request what goes missing *after* it)
-    automation_tick(defs, instance, runner, state)
-    landed = run_landing_sensor(defs, instance, runner)
-    ticks = 1 + run_automation(defs, instance, runner, state)
+    try:
+        # the automation sensor is running before slides land (on a new instance this first tick
+        # is its initial evaluation: eager conditions request what goes missing *after* it)
+        automation_tick(defs, instance, runner, state)
+        landed = run_landing_sensor(defs, instance, runner)
+        ticks = 1 + run_automation(defs, instance, runner, state)
+    finally:
+        runner.close()
     leftover = daemon_would_request(defs, instance)
     timings = {"simulate cohort (virtual microscope)": simulated, **runner.timings}
     timings["total"] = time.perf_counter() - t_all
@@ -328,6 +446,10 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{runner.runs} runs launched ({landed} by the landing sensor, the rest by automation over "
         f"{ticks} ticks); a freshly started daemon would request {leftover}."
+    )
+    print(
+        f"{workers} worker process(es): the runs took {runner.run_seconds:.0f} s between them, "
+        f"{timings['total'] - simulated:.0f} s of wall time with the sensors' evaluations."
     )
     print()
     summary, runs = load_table("evaluation_summary"), load_table("training_runs")

@@ -354,6 +354,7 @@ def simulate_cohort(
     optics: MicroscopeConfig | None = None,
     overwrite: bool = False,
     on_fov: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> list[Path]:
     """Simulate a cohort of slides into the landing folder ``root``.
 
@@ -378,7 +379,11 @@ def simulate_cohort(
     overwrite : bool
         Re-simulate complete slides too.
     on_fov : callable, optional
-        Called with ``"<slide_id>/<fov_id>"`` after each FOV (skipped slides report theirs too).
+        Called with ``"<slide_id>/<fov_id>"`` after each FOV (skipped slides report theirs too;
+        with ``workers > 1``, for all FOVs of a slide once the slide is written).
+    workers : int
+        Slides simulated at once, each in its own process. Every slide draws from its own seeds
+        (:func:`_rng` of the slide and FOV ids), so the files are the same for any ``workers``.
 
     Returns
     -------
@@ -394,26 +399,38 @@ def simulate_cohort(
     )
     config = optics if optics is not None else MicroscopeConfig(cohort.frame_shape)
     Path(root).mkdir(parents=True, exist_ok=True)
-    out = []
+    todo = [p for p in plans if overwrite or not is_slide_ready(Path(root) / p.slide_id)]
+
+    def report(plan: SlidePlan) -> None:
+        if on_fov is not None:
+            for i in range(plan.n_fov):
+                on_fov(f"{plan.slide_id}/{fov_id(i)}")
+
     for plan in plans:
-        slide_dir = Path(root) / plan.slide_id
-        if not overwrite and is_slide_ready(slide_dir):
-            if on_fov is not None:
-                for i in range(plan.n_fov):
-                    on_fov(f"{plan.slide_id}/{fov_id(i)}")
-            out.append(slide_dir)
-            continue
-        out.append(
+        if plan not in todo:
+            report(plan)
+    common = {"seed": seed, "optics": config, "overwrite": True}
+    jobs = [
+        {"tissue": p.tissue, "slide_id": p.slide_id, "patient_id": p.patient_id, "n_fov": p.n_fov}
+        | common
+        for p in todo
+    ]
+    if workers > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: the caller may hold threads (Dask, TensorFlow) that fork would copy mid-state
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
+            futures = [pool.submit(simulate_slide, root, **job) for job in jobs]
+            for plan, future in zip(todo, futures, strict=True):
+                future.result()
+                report(plan)
+    else:
+        for plan, job in zip(todo, jobs, strict=True):
             simulate_slide(
                 root,
-                tissue=plan.tissue,
-                slide_id=plan.slide_id,
-                patient_id=plan.patient_id,
-                n_fov=plan.n_fov,
-                seed=seed,
-                optics=config,
-                overwrite=True,
+                **job,
                 on_fov=None if on_fov is None else (lambda f, s=plan.slide_id: on_fov(f"{s}/{f}")),
             )
-        )
-    return out
+    return [Path(root) / plan.slide_id for plan in plans]
