@@ -20,10 +20,16 @@ traced call excluded):
    training, validation, each callback (checkpoints, CSV, TensorBoard, ...), ``fit``'s own
    start-up, saving and publishing; and the data pipeline alone, lazy Zarr against in memory.
 
+6. validation (``--sections validation``): seconds per validation pass at the demo's model and
+   transfer settings against ``TrainingConfig.val_batch_size`` (1 = one sample per step, as before
+   batching) on 36 centre crops, per sample; and two demo-size transfer runs (``train_model``, 6
+   epochs, the demo's 2 validation patches, then 36) with ``val_batch_size`` 1 and the default:
+   median seconds per validation pass against median training seconds per epoch, in the same run.
+
 Sections 1-4 run before 5, which turns op determinism on for the rest of the process.
 
 Usage: ``python benchmarks/training.py [--steps N] [--paper-steps N] [--skip-paper] [--paper-xla]
-[--sections steps,xla,breakdown]``.
+[--sections steps,xla,breakdown,validation]``.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from holo_pipeline.datasets.patch_store import write_patch_store
 from holo_pipeline.datasets.tf_data import load_into_memory, make_dataset
 from holo_pipeline.model import RHMConfig, build_generator
 from holo_pipeline.model.runs import train_and_publish
-from holo_pipeline.model.training import TIMING_PHASES, build_gan, resolve_runtime
+from holo_pipeline.model.training import TIMING_PHASES, build_gan, resolve_runtime, train_model
 from holo_pipeline.profile import load_profile
 
 
@@ -213,6 +219,57 @@ def breakdown_section() -> None:
           f"leaves jit_compile={gan.jit_compile} (Keras turns XLA off).")  # fmt: skip
 
 
+def validation_section() -> None:
+    """Seconds per validation pass against the validation batch size (demo model and settings)."""
+    profile = load_profile("demo")
+    transfer = profile.training("transfer")
+    crop = transfer.val_crop_size or 64
+    rng = np.random.default_rng(0)
+    print(f"\n[validation] demo model, {crop}-px centre crops, M=2; default val_batch_size="
+          f"{transfer.val_batch_size}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        big_val = load_into_memory(
+            [_random_store(root / "val36.zarr", 36, 512, rng)], max_bytes=1 << 40
+        )
+        gan = build_gan(
+            "scratch", model_config=profile.model, config=transfer, steps_per_epoch=1, seed=0
+        )
+        print("  val_batch_size   s/pass (36 crops)   ms/sample   val_mae")
+        for b in (1, 2, 4, 8, 16, 36):
+            ds = make_dataset(
+                big_val, n_holograms=2, batch_size=b, seed=1, crop_size=crop, random_crop=False,
+                augment=False, shuffle=False, pad_last_batch=True,
+            ).cache()  # fmt: skip
+            times = []
+            for _ in range(5):
+                start = time.perf_counter()
+                logs = gan.evaluate(ds, verbose=0, return_dict=True)
+                times.append(time.perf_counter() - start)
+            t = statistics.median(times[1:])  # the first pass traces and fills the cache
+            print(f"  {b:14d}   {t:17.3f}   {1e3 * t / 36:9.1f}   {logs['mae']:.6f}")
+
+        tiles = _random_store(root / "tiles.zarr", 16, profile.plan.tile_size or 128, rng)
+        demo_val = _random_store(root / "val2.zarr", 2, 512, rng)
+        for label, val in (
+            ("demo: 2 validation patches", demo_val),
+            ("36 validation patches", root / "val36.zarr"),
+        ):
+            print(f"\n  transfer run, 6 epochs, {label}:")
+            print("  val_batch_size   train s/epoch   val s/pass   val/train   best val_mae")
+            for b in (1, transfer.val_batch_size):
+                config = dataclasses.replace(transfer, epochs=6, val_batch_size=b)
+                result = train_model(
+                    "scratch", train_stores=[tiles], val_stores=[val], config=config,
+                    workdir=root / f"run-{label[:2]}-{b}", n_holograms=2, seed=0,
+                    model_config=profile.model,
+                )  # fmt: skip
+                h = result.history.iloc[1:]  # the first epoch traces
+                train_s, val_s = float(h["seconds"].median()), float(h["val_seconds"].median())
+                print(f"  {b:14d}   {train_s:13.3f}   {val_s:10.3f}   {val_s / train_s:9.2f}"
+                      f"   {result.best_val_mae:.6f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed steps per demo measurement")
@@ -223,7 +280,9 @@ def main() -> None:
         help="also XLA at the paper size (on 2 shared cores its compile ran past 20 min)",
     )  # fmt: skip
     parser.add_argument(
-        "--sections", default="steps,xla,breakdown", help="comma-separated: steps, xla, breakdown"
+        "--sections",
+        default="steps,xla,breakdown,validation",
+        help="comma-separated: steps, xla, breakdown, validation",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -238,6 +297,8 @@ def main() -> None:
             paper = load_profile("paper").training("transfer")
             xla_section("paper size", load_profile("paper").model, paper, batch=paper.batch_size,
                         m=2, size=512, steps=args.paper_steps)  # fmt: skip
+    if "validation" in sections:
+        validation_section()
     if "breakdown" in sections:
         breakdown_section()
 

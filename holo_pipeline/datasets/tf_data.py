@@ -210,6 +210,7 @@ def make_dataset(
     repeats: int = 1,
     drop_remainder: bool = False,
     n_epochs: int = 1,
+    pad_last_batch: bool = False,
 ) -> tf.data.Dataset:
     """A deterministic ``tf.data`` pipeline of ``(inputs, target)`` batches for one epoch or more.
 
@@ -219,10 +220,18 @@ def make_dataset(
     transformed identically. ``n_epochs`` > 1 reads epochs ``epoch .. epoch + n_epochs - 1`` one
     after another in one pipeline: the same batches as the epochs' own datasets in turn (with
     ``drop_remainder`` each epoch drops its own last partial batch).
+
+    ``pad_last_batch`` fills the last partial batch up with copies of the first sample, so that
+    every batch has ``batch_size`` samples (one traced shape), and yields ``(inputs, target,
+    weight)``: ``weight`` (B,) float32 is 1 for the planned samples and 0 for the copies, so that a
+    weighted mean over the batches is the mean over the planned samples (Keras passes it to
+    ``test_step`` as the sample weight).
     """
     opened = _as_stores(stores)
     if n_epochs < 1 or (n_epochs > 1 and not drop_remainder):
         raise ValueError(f"n_epochs must be 1, or >= 1 with drop_remainder; got {n_epochs}")
+    if pad_last_batch and drop_remainder:
+        raise ValueError("pad_last_batch and drop_remainder exclude each other")
     plans = [
         plan_epoch(
             opened,
@@ -243,6 +252,11 @@ def make_dataset(
         np.concatenate([getattr(p, name)[:k] for p, k in zip(plans, keep, strict=True)])
         for name in ("store", "patch", "heights", "origin", "transform")
     ]
+    if pad_last_batch:
+        n = columns[0].shape[0]
+        take = np.concatenate([np.arange(n), np.zeros(-n % batch_size, dtype=np.int64)])
+        columns = [c[take] for c in columns]
+        weights = (np.arange(take.shape[0]) < n).astype(np.float32)
 
     def load(store, patch, heights, origin, k):
         return read_sample(opened[int(store)], int(patch), heights, origin, crop, int(k))
@@ -257,7 +271,10 @@ def make_dataset(
 
     ds = tf.data.Dataset.from_tensor_slices(tuple(columns))
     ds = ds.map(tf_load, num_parallel_calls=2, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(1)
+    if pad_last_batch:
+        weighted = tf.data.Dataset.from_tensor_slices(weights)
+        ds = tf.data.Dataset.zip(ds, weighted).map(lambda pair, w: (*pair, w))
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder or pad_last_batch).prefetch(1)
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options)

@@ -93,6 +93,11 @@ class TrainingConfig:
         Side of the random training crops in pixels; ``None`` trains on whole patches.
     val_crop_size
         Side of the centre crop used for validation; ``None`` validates on whole patches.
+    val_batch_size
+        Validation samples per batch: all of them in one batch when there are fewer; otherwise
+        the last batch is filled up with zero-weight copies (one traced shape). The validation
+        metrics are means over the validation images whatever the batch size (equal within float32
+        rounding), so it may change when a run is resumed.
     augment
         Apply the ×8 flip/rotation (dihedral) augmentation to training samples.
     repeats
@@ -128,6 +133,7 @@ class TrainingConfig:
     batch_size: int = 4
     crop_size: int | None = None
     val_crop_size: int | None = None
+    val_batch_size: int = 8
     augment: bool = True
     repeats: int = 1
     lr_g: float = 2e-4
@@ -149,6 +155,10 @@ class TrainingConfig:
             raise ConfigError(f"TrainingConfig.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ConfigError(f"TrainingConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.val_batch_size < 1:
+            raise ConfigError(
+                f"TrainingConfig.val_batch_size must be >= 1, got {self.val_batch_size}"
+            )
         if self.repeats < 1:
             raise ConfigError(f"TrainingConfig.repeats must be >= 1, got {self.repeats}")
         for name in ("crop_size", "val_crop_size"):
@@ -165,8 +175,11 @@ class TrainingConfig:
             raise ConfigError(f"TrainingConfig.patience must be >= 1 or None, got {self.patience}")
 
     def fingerprint(self) -> str:
-        """Hash of the settings that must not change when a run is resumed (all but ``epochs``)."""
+        """Hash of the settings that must not change when a run is resumed.
+
+        All but ``epochs``, ``patience``, ``max_checkpoints`` and ``val_batch_size``.
+        """
         fields = dataclasses.asdict(self)
-        for name in ("epochs", "patience", "max_checkpoints"):
+        for name in ("epochs", "patience", "max_checkpoints", "val_batch_size"):
             fields.pop(name)
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

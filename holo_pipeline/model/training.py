@@ -301,14 +301,16 @@ class RHMGan(keras.Model):
         return {key: t.result() for key, t in zip(TRAIN_METRICS, self.train_trackers, strict=True)}
 
     def test_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, weight = keras.utils.unpack_x_y_sample_weight(data)
         y = tf.cast(y, tf.float32)
         y_hat = tf.cast(self.generator(x, training=False), tf.float32)
         # Per-image means; validation images have one size, so their mean is the pixel mean.
+        # ``weight`` (0 for the copies that pad a last batch) makes the trackers' means the means
+        # over the validation images, whatever the batch size.
         mae = tf.reduce_mean(tf.abs(y_hat - y), axis=[1, 2, 3])
         values = (mae, ms_ssim(y, y_hat, max_val=self.training_config.ssim_dynamic_range))
         for tracker, value in zip(self.val_trackers, values, strict=True):
-            tracker.update_state(value)
+            tracker.update_state(value, sample_weight=weight)
         return {
             key: t.result() for key, t in zip(VALIDATION_METRICS, self.val_trackers, strict=True)
         }
@@ -750,11 +752,18 @@ def train_model(
             shuffle=True, repeats=config.repeats, drop_remainder=True, n_epochs=n_epochs,
         )  # fmt: skip
 
-    # Validation batches of one sample: a single traced shape, any number of patches.
+    # The same validation samples every epoch, in batches of one shape: all samples at once when
+    # they fit in val_batch_size, else the last batch padded with zero-weight copies (test_step
+    # weights its per-image metrics). Validation sets held in memory are cached after the first
+    # pass, so that later passes skip reading and cropping.
+    n_val = sum(s.n_patches for s in val_stores)
     val_data = make_dataset(
-        val_stores, n_holograms=n_holograms, batch_size=1, seed=seed + 1,
-        epoch=0, crop_size=config.val_crop_size, random_crop=False, augment=False, shuffle=False,
+        val_stores, n_holograms=n_holograms, batch_size=min(config.val_batch_size, n_val),
+        seed=seed + 1, epoch=0, crop_size=config.val_crop_size, random_crop=False, augment=False,
+        shuffle=False, pad_last_batch=True,
     )  # fmt: skip
+    if all(isinstance(s.inputs, np.ndarray) for s in val_stores):
+        val_data = val_data.cache()
     # Full batches only (one traced shape); the dropped samples differ from epoch to epoch.
     n_train = int(epoch_data(0).cardinality().numpy())
     if n_train == 0:

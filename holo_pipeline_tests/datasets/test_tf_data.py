@@ -151,3 +151,22 @@ def test_stores_read_into_memory_give_the_same_batches(tmp_path):
     ):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
+
+
+def test_a_padded_last_batch_repeats_the_first_sample_with_zero_weight(tmp_path):
+    stores = [_store(tmp_path / "a.zarr", 3, seed=0), _store(tmp_path / "b.zarr", 2, seed=1)]
+    kw = dict(n_holograms=3, seed=4, crop_size=16, random_crop=False, shuffle=False)
+    single = _batches(make_dataset(stores, batch_size=1, **kw))
+    ds = make_dataset(stores, batch_size=2, pad_last_batch=True, **kw)
+    padded = [[t.numpy() for t in batch] for batch in ds]
+    assert [x.shape[0] for x, _, _ in padded] == [2, 2, 2]  # 5 samples, one copy
+    weights = np.concatenate([w for _, _, w in padded])
+    np.testing.assert_array_equal(weights, [1, 1, 1, 1, 1, 0])
+    xs = np.concatenate([x for x, _, _ in padded])
+    ys = np.concatenate([y for _, y, _ in padded])
+    np.testing.assert_array_equal(xs[:5], np.concatenate([x for x, _ in single]))
+    np.testing.assert_array_equal(ys[:5], np.concatenate([y for _, y in single]))
+    np.testing.assert_array_equal(xs[5], xs[0])
+    np.testing.assert_array_equal(ys[5], ys[0])
+    with pytest.raises(ValueError, match="exclude each other"):
+        make_dataset(stores, batch_size=2, pad_last_batch=True, drop_remainder=True, **kw)

@@ -165,3 +165,42 @@ def test_resumed_early_stopping_counts_the_epochs_already_trained(patience, stop
     if not stopped:  # one more epoch without improvement spends the patience
         stopping.on_epoch_end(len(past), {"val_mae": 0.41})
         assert model.stop_training
+
+
+def test_validation_metrics_do_not_depend_on_the_validation_batch_size(
+    tiny_config, tiny_training, make_stores, tmp_path
+):
+    """Batch 1 (the reference), a padded last batch (5 = 2 + 2 + 1), and one batch of all 5."""
+    train, val = make_stores(tmp_path, n_train=3, n_val=5, size=32, seed=3)
+    kw = dict(train_stores=[train], val_stores=[val], n_holograms=2, model_config=tiny_config)
+    runs = {
+        b: train_model(
+            "scratch",
+            config=dataclasses.replace(tiny_training, val_batch_size=b),
+            workdir=tmp_path / f"val_batch_{b}",
+            seed=0,
+            **kw,
+        ).history
+        for b in (1, 2, 8)
+    }
+    train_cols = ["g_loss", "mae", "ms_ssim", "adversarial", "d_loss"]
+    for b in (2, 8):
+        assert runs[b][train_cols].equals(runs[1][train_cols])  # validation changes no weight
+        for key in ("val_mae", "val_ms_ssim"):
+            np.testing.assert_allclose(runs[b][key], runs[1][key], rtol=1e-5, atol=1e-7)
+    # The reference: per-image means of the best generator over the 5 images, one at a time.
+    best = load_generator(tmp_path / "val_batch_2" / "generator.keras")
+    single = make_dataset(
+        [val], n_holograms=2, batch_size=1, seed=1, crop_size=tiny_training.val_crop_size,
+        random_crop=False, augment=False, shuffle=False,
+    )  # fmt: skip
+    mae = [float(np.mean(np.abs(best(x, training=False).numpy() - y.numpy()))) for x, y in single]
+    assert len(mae) == 5
+    np.testing.assert_allclose(runs[2]["val_mae"].min(), np.mean(mae), rtol=1e-5)
+
+
+def test_val_batch_size_is_checked_and_left_out_of_the_resume_fingerprint(tiny_training):
+    with pytest.raises(ConfigError, match="val_batch_size"):
+        dataclasses.replace(tiny_training, val_batch_size=0)
+    other = dataclasses.replace(tiny_training, val_batch_size=tiny_training.val_batch_size + 3)
+    assert other.fingerprint() == tiny_training.fingerprint()
