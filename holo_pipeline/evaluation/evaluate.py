@@ -250,7 +250,9 @@ def evaluate_runs(
     Parameters
     ----------
     load_reconstruct
-        ``model_path → reconstruct`` (see :func:`evaluate_model`); called once per model.
+        ``model_path → reconstruct`` (see :func:`evaluate_model`); called once per model, and
+        each ``reconstruct`` is done with before the next model is loaded (so a loader may reuse
+        one Keras model for all of them, see :class:`holo_pipeline.model.inference.GeneratorPool`).
     transfer_runs
         One dict per transferred model with ``model_path`` and the :data:`LABEL_KEYS`.
     backbone
@@ -285,17 +287,18 @@ def evaluate_runs(
         jobs.append((backbone, labels))
     records: list[dict[str, Any]] = []
     kept: dict[tuple[str, str], np.ndarray] = {}
-    cache: dict[tuple[str, int], list[EvalPatch]] = {}
+    cache: dict[tuple[str, int], list[EvalPatch] | None] = {}  # None: too big, read per model
     cached_bytes = 0
     for run, labels in jobs:
         test, m = test_sets[labels["tissue"]], labels["n_holograms"]
-        patches = cache.get((labels["tissue"], m))
-        if patches is None:
+        if (labels["tissue"], m) not in cache:
             size = _test_patch_bytes(test, m, max_patches)
-            if cached_bytes + size <= cache_bytes:
-                patches = list(iter_test_patches(test, m, max_patches=max_patches))
-                cache[(labels["tissue"], m)] = patches
-                cached_bytes += size
+            fits = cached_bytes + size <= cache_bytes
+            cache[(labels["tissue"], m)] = (
+                list(iter_test_patches(test, m, max_patches=max_patches)) if fits else None
+            )
+            cached_bytes += size if fits else 0
+        patches = cache[(labels["tissue"], m)]
         recs, preds = evaluate_model(
             load_reconstruct(run["model_path"]),
             test,
