@@ -7,7 +7,7 @@ Keras and the Dagster asset stays a thin wrapper around :func:`evaluate_model`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +151,7 @@ def evaluate_model(
     batch_size: int = 4,
     max_patches: int | None = None,
     keep: int = 0,
+    patches: Iterable[EvalPatch] | None = None,
 ) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     """Reconstruct every test patch and score it.
 
@@ -169,6 +170,10 @@ def evaluate_model(
         Patches per call of ``reconstruct``; cap per slide.
     keep
         Number of the first predictions to return, for figures.
+    patches
+        The patches ``iter_test_patches(test, n_holograms, max_patches=max_patches)`` yields,
+        when the caller has them already (:func:`evaluate_runs` reads them once for all models
+        with the same tissue and M); ``None`` reads them.
 
     Returns
     -------
@@ -198,7 +203,9 @@ def evaluate_model(
                 kept.append(pred)
         batch.clear()
 
-    for patch in iter_test_patches(test, n_holograms, max_patches=max_patches):
+    if patches is None:
+        patches = iter_test_patches(test, n_holograms, max_patches=max_patches)
+    for patch in patches:
         batch.append(patch)
         if len(batch) == batch_size:
             flush()
@@ -208,6 +215,23 @@ def evaluate_model(
 
 
 LABEL_KEYS = ("model_key", "tissue", "variant", "nt_ratio", "n_holograms", "seed")
+
+PATCH_CACHE_BYTES = 1 << 30
+"""Test patches kept in memory across models (per tissue and M) up to this many bytes in all;
+beyond it the patches of further (tissue, M) pairs are read again for every model."""
+
+
+def _test_patch_bytes(test: pd.DataFrame, n_holograms: int, max_patches: int | None) -> int:
+    """Bytes of the arrays :func:`iter_test_patches` yields for ``test`` with M heights."""
+    total = 0
+    for path in test["patch_store"]:
+        store = open_patch_store(path)
+        n = store.n_patches if max_patches is None else min(store.n_patches, max_patches)
+        field = int(np.prod(store.target.shape[1:]))
+        total += (
+            n * field * (n_holograms * store.inputs.dtype.itemsize + store.target.dtype.itemsize)
+        )
+    return total
 
 
 def evaluate_runs(
@@ -219,13 +243,16 @@ def evaluate_runs(
     backbone_holograms: int,
     batch_size: int = 4,
     max_patches: int | None = None,
+    cache_bytes: int = PATCH_CACHE_BYTES,
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], np.ndarray], dict[str, pd.DataFrame]]:
     """Score every transferred model, and the backbone applied directly, on test patients only.
 
     Parameters
     ----------
     load_reconstruct
-        ``model_path → reconstruct`` (see :func:`evaluate_model`); called once per model.
+        ``model_path → reconstruct`` (see :func:`evaluate_model`); called once per model, and
+        each ``reconstruct`` is done with before the next model is loaded (so a loader may reuse
+        one Keras model for all of them, see :class:`holo_pipeline.model.inference.GeneratorPool`).
     transfer_runs
         One dict per transferred model with ``model_path`` and the :data:`LABEL_KEYS`.
     backbone
@@ -236,6 +263,9 @@ def evaluate_runs(
         refuses a split that puts a test patient in train or validation.
     batch_size, max_patches
         As in :func:`evaluate_model`.
+    cache_bytes
+        Memory for test patches read once and reused by every model of the same tissue and M
+        (see :data:`PATCH_CACHE_BYTES`); 0 reads them again for every model.
 
     Returns
     -------
@@ -257,15 +287,27 @@ def evaluate_runs(
         jobs.append((backbone, labels))
     records: list[dict[str, Any]] = []
     kept: dict[tuple[str, str], np.ndarray] = {}
+    cache: dict[tuple[str, int], list[EvalPatch] | None] = {}  # None: too big, read per model
+    cached_bytes = 0
     for run, labels in jobs:
+        test, m = test_sets[labels["tissue"]], labels["n_holograms"]
+        if (labels["tissue"], m) not in cache:
+            size = _test_patch_bytes(test, m, max_patches)
+            fits = cached_bytes + size <= cache_bytes
+            cache[(labels["tissue"], m)] = (
+                list(iter_test_patches(test, m, max_patches=max_patches)) if fits else None
+            )
+            cached_bytes += size if fits else 0
+        patches = cache[(labels["tissue"], m)]
         recs, preds = evaluate_model(
             load_reconstruct(run["model_path"]),
-            test_sets[labels["tissue"]],
-            n_holograms=labels["n_holograms"],
+            test,
+            n_holograms=m,
             labels=labels,
             batch_size=batch_size,
             max_patches=max_patches,
             keep=1,
+            patches=patches,
         )
         records += recs
         if preds:

@@ -209,3 +209,54 @@ def test_a_store_without_fov_ids_is_refused(tmp_path):
     test = pd.DataFrame([{"slide_id": "x", "patient_id": "y", "patch_store": str(bare)}])
     with pytest.raises(ValueError, match="fov_ids"):
         evaluate_model(lambda x: x[:, 0], test, n_holograms=2, labels={})
+
+
+def test_pooled_models_and_cached_patches_score_as_the_plain_per_patch_path(splits, tmp_path):
+    """Real tiny TF generators on real patch stores: the evaluation's fast path (one Keras model
+    per M with weights swapped in, test patches read once per tissue and M, several patches per
+    call) gives the records and kept predictions of the plain path (a freshly loaded model per
+    run, one patch per call, patches read again for every model)."""
+    from functools import partial
+
+    import keras
+
+    from holo_pipeline.model import RHMConfig, build_generator, load_generator, predict
+    from holo_pipeline.model.inference import GeneratorPool
+
+    config = RHMConfig(n_ch=4, n_levels=2, disc_n_ch=4, disc_levels=2, disc_max_ch=8)
+    paths = {}
+    for seed, name in enumerate(("a", "b", "c", "bb")):
+        keras.utils.set_random_seed(seed)
+        paths[name] = str(tmp_path / f"{name}.keras")
+        build_generator(config).save(paths[name])
+    runs = [
+        {"model_key": key, "tissue": tissue, "variant": "frozen_rnn", "nt_ratio": 0.121,
+         "n_holograms": m, "seed": 0, "model_path": paths[name]}
+        for key, tissue, m, name in (
+            ("pr-a-m2", "prostate", 2, "a"), ("pr-b-m2", "prostate", 2, "b"),
+            ("pr-c-m3", "prostate", 3, "c"), ("sg-a-m2", "salivary_gland", 2, "a"),
+        )
+    ]  # fmt: skip
+    backbone = {"model_key": "pretrained_backbone", "model_path": paths["bb"]}
+
+    pool = GeneratorPool()
+    fast, fast_kept, _ = evaluate_runs(
+        partial(pool.reconstructor, batch_size=2), runs, backbone, splits,
+        backbone_holograms=4, batch_size=4,
+    )  # fmt: skip
+    plain, plain_kept, _ = evaluate_runs(
+        lambda path: partial(predict, load_generator(path), batch_size=1), runs, backbone,
+        splits, backbone_holograms=4, batch_size=1, cache_bytes=0,
+    )  # fmt: skip
+
+    assert pool.built == 3  # M = 2, 3 and the backbone's 4
+    fast_table, plain_table = pd.DataFrame(fast), pd.DataFrame(plain)
+    metrics = ["amplitude_rmse", "phase_rmse", "ecc", "mae", "ms_ssim"]
+    pd.testing.assert_frame_equal(
+        fast_table.drop(columns=metrics), plain_table.drop(columns=metrics)
+    )
+    np.testing.assert_allclose(fast_table[metrics], plain_table[metrics], rtol=1e-5, atol=1e-6)
+    assert fast_table["amplitude_rmse"].nunique() > 3  # the models really differ
+    assert fast_kept.keys() == plain_kept.keys()
+    for key in plain_kept:
+        np.testing.assert_allclose(fast_kept[key], plain_kept[key], rtol=1e-5, atol=1e-6)

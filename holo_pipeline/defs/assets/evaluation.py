@@ -144,7 +144,7 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         catalog: CatalogResource,
     ):
         """Score every trained model on its tissue's test patients and write the four tables."""
-        from holo_pipeline.model import load_generator, predict
+        from holo_pipeline.model.inference import GeneratorPool
 
         splits = pd.read_parquet(catalog.path("dataset_splits"))
         runs = _trained_models(catalog, plan)
@@ -155,8 +155,10 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         missing = sorted(set(plan.partition_keys()) - {r["model_key"] for r in transfer_runs})
         if missing:
             context.log.warning(f"transferred_models not trained yet, left out: {missing}")
+        # the models share one architecture: one Keras model per M, weights swapped, traced once
+        pool = GeneratorPool()
         records, kept, test_sets = evaluate_runs(
-            lambda path: partial(predict, load_generator(path), batch_size=config.batch_size),
+            partial(pool.reconstructor, batch_size=config.batch_size),
             transfer_runs,
             backbone,
             splits,
