@@ -162,20 +162,19 @@ _WORKER: _Runner | None = None
 
 
 def _start_worker(profile: str | None, root: str, epochs: int, threads: int) -> None:
-    """Initialise a worker process: ``threads`` threads for its Dask physics, TensorFlow and BLAS.
+    """Initialise a worker process: ``threads`` threads for its Dask physics and for BLAS.
 
-    The demo's workers share the cores: each runs one run at a time with its share of them.
+    The demo's workers share the cores: each runs one run at a time, its physics with its share of
+    them. TensorFlow keeps its thread pool over all cores: the runs that need them (the backbone,
+    the evaluation) run alone, and the demo's small training steps leave threads idle anyway.
     """
     global _WORKER
     os.environ.setdefault("HOLO_DASK_WORKERS", str(threads))
     from holo_pipeline.cli import quiet_console
 
-    quiet_console("demo")  # as in the demo's own process
-    import tensorflow as tf
+    quiet_console("demo")  # as in the demo's own process (it imports TensorFlow quietly)
     from threadpoolctl import threadpool_limits
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
     threadpool_limits(threads)
     import dagster as dg
 
