@@ -162,19 +162,22 @@ _WORKER: _Runner | None = None
 
 
 def _start_worker(profile: str | None, root: str, epochs: int, threads: int) -> None:
-    """Initialise a worker process: ``threads`` threads for its Dask physics and for BLAS.
+    """Initialise a worker process: ``threads`` threads for its Dask physics, TensorFlow and BLAS.
 
-    The demo's workers share the cores: each runs one run at a time, its physics with its share of
-    them. TensorFlow keeps its thread pool over all cores: the runs that need them (the backbone,
-    the evaluation) run alone, and the demo's small training steps leave threads idle anyway.
+    The demo's workers share the cores: each runs one run at a time with its share of them (two
+    TensorFlow processes that each keep a pool over all cores spend the cores switching between
+    their threads: transfer runs took twice as long side by side).
     """
     global _WORKER
     os.environ.setdefault("HOLO_DASK_WORKERS", str(threads))
     from holo_pipeline.cli import quiet_console
 
     quiet_console("demo")  # as in the demo's own process (it imports TensorFlow quietly)
+    import tensorflow as tf
     from threadpoolctl import threadpool_limits
 
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
     threadpool_limits(threads)
     import dagster as dg
 
@@ -197,7 +200,8 @@ class _Dispatcher:
 
     The runs of one tick never depend on each other (:func:`requested_runs`), so ``workers``
     processes (each with its own Definitions and handle on the same instance, as the daemon's run
-    workers have) execute them side by side. Each stage's time is wall-clock time: a tick's wall
+    workers have) execute them side by side. A tick with one run (the backbone, the evaluation)
+    runs in this process, with every core. Each stage's time is wall-clock time: a tick's wall
     time is shared between its runs' stages in proportion to their run times.
     """
 
@@ -224,7 +228,7 @@ class _Dispatcher:
         if not requests:
             return
         start = time.perf_counter()
-        if self.pool is None:
+        if self.pool is None or len(requests) == 1:
             done = [self.runner.run(*request) for request in requests]
         else:
             futures = [self.pool.submit(_run_in_worker, *request) for request in requests]
