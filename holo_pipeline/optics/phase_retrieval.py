@@ -317,6 +317,8 @@ def sweep(
     planes: HeightPlanes,
     propagator: Propagator,
     scratch: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    spectral: bool = False,
 ) -> tuple[np.ndarray, float]:
     """One MH-PR iteration: from the lowest plane up to the highest and back, replacing the
     amplitude inside the measured window at every plane visited.
@@ -324,12 +326,16 @@ def sweep(
     Parameters
     ----------
     field : ndarray, complex64, ``propagator.padded_shape``
-        The whole field ``1 + s`` at the lowest plane; overwritten.
+        The whole field ``1 + s`` at the lowest plane, or its FFT if ``spectral``; overwritten.
     planes : HeightPlanes
     propagator : Propagator
         Of the holograms' shape; counts the propagations.
     scratch : (ndarray, ndarray), optional
         Two float32 ``propagator.shape`` buffers to reuse across sweeps.
+    spectral : bool, optional
+        ``field`` is already the field's spectrum: the first hop starts from it, one forward FFT
+        fewer (:func:`multi_height_phase_retrieval` keeps the field in the frequency domain
+        between sweeps).
 
     Returns
     -------
@@ -345,9 +351,14 @@ def sweep(
     visits = [(k, planes.forward[k - 1]) for k in range(1, n_planes)]
     visits += [(k, planes.backward[k]) for k in range(n_planes - 2, -1, -1)]
     total = 0.0
-    for k, transfer in visits:
+    for i, (k, transfer) in enumerate(visits):
         # Only the measured window is constrained; outside it the field propagates freely.
-        field = _hop(field, transfer, propagator)
+        if spectral and i == 0:
+            np.multiply(field, transfer, out=field)
+            propagator.n_propagations += 1
+            field = _fft.ifft2(field, overwrite_x=True)
+        else:
+            field = _hop(field, transfer, propagator)
         total += _replace_amplitude(
             field[:h, :w], planes.measured[k], planes.half_measured[k], planes.norms[k], scratch
         )
@@ -371,6 +382,8 @@ def momentum_step(
     previous: np.ndarray,
     momentum: float,
     lowpass: np.ndarray | None = None,
+    *,
+    spectral: bool = False,
 ) -> np.ndarray:
     """Heavy-ball step: move ``field`` on by ``momentum`` times its change since ``previous``.
 
@@ -385,10 +398,15 @@ def momentum_step(
     lowpass : ndarray, float32, padded shape, optional
         Spectral weight the step is filtered by (:func:`gaussian_lowpass`); None keeps every
         frequency.
+    spectral : bool, optional
+        ``field`` and ``previous`` are spectra (FFTs of the fields): the step is linear, so it is
+        the same step, and the filter is a plain product (no transforms).
     """
     step = np.subtract(field, previous)
     previous[...] = field
-    if lowpass is not None:
+    if lowpass is not None and spectral:
+        np.multiply(step, lowpass, out=step)
+    elif lowpass is not None:
         step = _fft.fft2(step, overwrite_x=True)
         np.multiply(step, lowpass, out=step)
         step = _fft.ifft2(step, overwrite_x=True)
@@ -421,26 +439,53 @@ def passive_sample_constraint(
     max_amplitude: float,
     propagator: Propagator,
     scratch: np.ndarray | None = None,
+    *,
+    spectral: bool = False,
 ) -> np.ndarray:
     """Hold the sample passive: take the padded ``field`` to the sample plane by ``to_sample``,
     clip its amplitude to ``max_amplitude`` (:func:`clip_amplitude`) and bring it back by
-    ``from_sample`` (carrier-free transfer functions). Returns the field, overwritten."""
-    field = _hop(field, to_sample, propagator)
+    ``from_sample`` (carrier-free transfer functions). Returns the field, overwritten.
+
+    With ``spectral``, ``field`` is the field's spectrum and so is the result: two transforms
+    instead of four.
+    """
+    if spectral:
+        np.multiply(field, to_sample, out=field)
+        propagator.n_propagations += 1
+        field = _fft.ifft2(field, overwrite_x=True)
+    else:
+        field = _hop(field, to_sample, propagator)
     clip_amplitude(field, max_amplitude, scratch)
-    return _hop(field, from_sample, propagator)
+    if not spectral:
+        return _hop(field, from_sample, propagator)
+    field = _fft.fft2(field, overwrite_x=True)
+    np.multiply(field, from_sample, out=field)
+    propagator.n_propagations += 1
+    return field
 
 
 # ---------------------------------------------------------------------- step 4: refocus
 def refocus_offset(
-    field: np.ndarray, propagator: Propagator, z_lowest: float, refocus_range: float
+    field: np.ndarray,
+    propagator: Propagator,
+    z_lowest: float,
+    refocus_range: float,
+    *,
+    spectral: bool = False,
 ) -> float:
     """The heights' common offset (m): the back-propagation distance within
     ``z_lowest ± refocus_range`` at which the retrieved field is sharpest, minus ``z_lowest``.
 
-    ``field`` is the padded field ``1 + s`` at the lowest plane (the margin holds 1); the search
-    is :func:`~holo_pipeline.optics.autofocus.edge_sparsity_focus` on its scattered part.
+    ``field`` is the padded field ``1 + s`` at the lowest plane (the margin holds 1), or its FFT
+    if ``spectral`` (left unchanged); the search is
+    :func:`~holo_pipeline.optics.autofocus.edge_sparsity_focus` on its scattered part.
     """
-    spectrum = _fft.fft2(field - np.complex64(1.0))
+    if spectral:
+        # Subtracting the uniform 1 removes ``field.size`` from the zero frequency alone.
+        spectrum = field.copy()
+        spectrum[0, 0] -= np.complex64(field.size)
+    else:
+        spectrum = _fft.fft2(field - np.complex64(1.0))
     z_best = edge_sparsity_focus(
         spectrum,
         propagator,
@@ -592,9 +637,14 @@ def multi_height_phase_retrieval(
         np.empty(propagator.shape, dtype=np.float32),
     )
     clipped = np.empty(propagator.padded_shape, dtype=np.float32)
-    # Heavy-ball momentum on the field at the lowest plane: ``previous`` holds the field after the
-    # last sweep, ``lowpass`` the band the step is kept in.
-    previous = field.copy() if inputs.momentum > 0.0 else None
+    # Between sweeps the field at the lowest plane is kept as its spectrum: the momentum step is
+    # linear and the passive-sample constraint starts and ends with a product by a transfer
+    # function, so both act on the spectrum, and the next sweep's first hop starts from it. Per
+    # sweep that saves the momentum filter's two transforms and two of the constraint's four.
+    spectrum = _fft.fft2(field)
+    # Heavy-ball momentum on the field at the lowest plane: ``previous`` holds the spectrum after
+    # the last sweep, ``lowpass`` the band the step is kept in.
+    previous = spectrum.copy() if inputs.momentum > 0.0 else None
     lowpass = (
         gaussian_lowpass(propagator, inputs.momentum_cutoff)
         if previous is not None and inputs.momentum_cutoff > 0.0
@@ -607,27 +657,32 @@ def multi_height_phase_retrieval(
 
     residuals: list[float] = []
     for n_sweep in range(1, inputs.iterations + 1):
-        field, residual = sweep(field, planes, propagator, scratch)
+        field, residual = sweep(spectrum, planes, propagator, scratch, spectral=True)
         residuals.append(residual)
+        spectrum = _fft.fft2(field, overwrite_x=True)
         if previous is not None:
-            field = momentum_step(field, previous, inputs.momentum, lowpass)
+            spectrum = momentum_step(spectrum, previous, inputs.momentum, lowpass, spectral=True)
         if inputs.max_amplitude == 0.0 or n_sweep < _CONSTRAIN_EVERY:
             continue
         if sample_hops is None or (refocus and n_sweep % _CONSTRAIN_EVERY == 0):
             if refocus:
-                offset = refocus_offset(field, propagator, z_lowest, inputs.refocus_range)
+                offset = refocus_offset(
+                    spectrum, propagator, z_lowest, inputs.refocus_range, spectral=True
+                )
             sample_hops = (
                 propagator.transfer_function(-(z_lowest + offset), carrier=False),
                 propagator.transfer_function(z_lowest + offset, carrier=False),
             )
-        field = passive_sample_constraint(
-            field, *sample_hops, inputs.max_amplitude, propagator, clipped
+        spectrum = passive_sample_constraint(
+            spectrum, *sample_hops, inputs.max_amplitude, propagator, clipped, spectral=True
         )
 
     if refocus:
-        offset = refocus_offset(field, propagator, z_lowest, inputs.refocus_range)
+        offset = refocus_offset(spectrum, propagator, z_lowest, inputs.refocus_range, spectral=True)
     to_sample = propagator.transfer_function(-(z_lowest + offset), carrier=False)
-    field = propagator.crop(_hop(field, to_sample, propagator))
+    np.multiply(spectrum, to_sample, out=spectrum)
+    propagator.n_propagations += 1
+    field = propagator.crop(_fft.ifft2(spectrum, overwrite_x=True))
     return PhaseRetrievalResult(
         field=np.ascontiguousarray(field, dtype=np.complex64),
         residuals=residuals,

@@ -285,3 +285,82 @@ def test_refocus_recovers_a_known_common_offset(offset_um: float) -> None:
     field = 1.0 + prop.propagate_padded(prop.pad(sample - 1.0), z_true, carrier=False)
     found = refocus_offset(field.astype(np.complex64), prop, z_true - offset_um * 1e-6, 10e-6)
     assert found == pytest.approx(offset_um * 1e-6, abs=0.5e-6)
+
+
+def test_each_step_on_the_spectrum_equals_the_step_on_the_field() -> None:
+    """MH-PR keeps the field as its spectrum between sweeps: sweep, momentum, the passive-sample
+    constraint and the refocus given the spectrum give what they give on the field itself."""
+    n = 64
+    rng = np.random.default_rng(8)
+    prop = Propagator((n, n), wavelength=WAVELENGTH, pixel_size=PIXEL)
+    field = _smooth_padded_field(prop, rng)
+    other = _smooth_padded_field(prop, rng)
+    scale = np.abs(field).max()
+
+    def spectrum(x: np.ndarray) -> np.ndarray:
+        return np.fft.fft2(x).astype(np.complex64)
+
+    z2 = np.array([100e-6, 110e-6, 125e-6])
+    stack = np.stack([np.abs(propagate(field[:n, :n], z, background=1.0, wavelength=WAVELENGTH,
+                                       pixel_size=PIXEL)) ** 2 for z in z2])  # fmt: skip
+    planes = HeightPlanes.from_holograms(stack, z2, prop)
+    on_field, residual = sweep(other.copy(), planes, prop)
+    before = prop.n_propagations
+    on_spectrum, residual_s = sweep(spectrum(other), planes, prop, spectral=True)
+    assert prop.n_propagations - before == 2 * (len(z2) - 1)
+    np.testing.assert_allclose(on_spectrum, on_field, atol=2e-5 * scale)
+    assert residual_s == pytest.approx(residual, rel=1e-5)
+
+    lowpass = gaussian_lowpass(prop, 0.1e6)
+    stepped = momentum_step(field.copy(), other.copy(), 0.9, lowpass)
+    previous = spectrum(other)
+    stepped_s = momentum_step(spectrum(field), previous, 0.9, lowpass, spectral=True)
+    np.testing.assert_allclose(previous, spectrum(field), rtol=1e-6)
+    np.testing.assert_allclose(np.fft.ifft2(stepped_s), stepped, atol=2e-5 * scale)
+
+    to_sample = prop.transfer_function(-100e-6, carrier=False)
+    from_sample = prop.transfer_function(100e-6, carrier=False)
+    held = passive_sample_constraint(field.copy(), to_sample, from_sample, 1.0, prop)
+    before = prop.n_propagations
+    held_s = passive_sample_constraint(
+        spectrum(field), to_sample, from_sample, 1.0, prop, spectral=True
+    )
+    assert prop.n_propagations - before == 2
+    assert not np.allclose(held, field, atol=1e-3)  # the clip did something
+    np.testing.assert_allclose(np.fft.ifft2(held_s), held, atol=2e-5 * scale)
+
+    given = spectrum(field)
+    kept = given.copy()
+    found = refocus_offset(given, prop, 105e-6, 5e-6, spectral=True)
+    np.testing.assert_array_equal(given, kept)  # the spectrum is left as it was
+    assert found == pytest.approx(refocus_offset(field, prop, 105e-6, 5e-6), abs=0.02e-6)
+
+
+def test_mhpr_keeps_the_field_a_spectrum_between_sweeps(monkeypatch) -> None:
+    """Two transforms per hop, but between sweeps the field stays a spectrum: the momentum filter
+    costs none, the passive-sample constraint two (from sweep 5), the final hop one."""
+    from holo_pipeline.optics import _fft
+
+    calls = []
+    for name in ("fft2", "ifft2"):
+        real = getattr(_fft, name)
+        monkeypatch.setattr(
+            _fft, name, lambda x, *, _real=real, **kw: calls.append(x.shape) or _real(x, **kw)
+        )
+    n = 64
+    rng = np.random.default_rng(9)
+    prop = Propagator((n, n), wavelength=WAVELENGTH, pixel_size=PIXEL)
+    sample = _smooth_padded_field(prop, rng)[:n, :n]
+    z2 = np.array([100e-6, 110e-6, 125e-6, 140e-6])
+    stack = np.stack([np.abs(propagate(sample, z, background=1.0, wavelength=WAVELENGTH,
+                                       pixel_size=PIXEL)) ** 2 for z in z2])  # fmt: skip
+    calls.clear()
+    iterations = 12
+    multi_height_phase_retrieval(
+        stack, z2, wavelength=WAVELENGTH, pixel_size=PIXEL, iterations=iterations,
+        propagator=prop, refocus_range=0.0,
+    )  # fmt: skip
+    hops, constrained = 2 * (len(z2) - 1), iterations - 4
+    # The first FFT, each hop's two, the constraint's two, the final inverse FFT.
+    assert len(calls) == 1 + iterations * 2 * hops + 2 * constrained + 1
+    assert prop.n_propagations == iterations * hops + 2 * constrained + 1
