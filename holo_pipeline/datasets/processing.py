@@ -247,7 +247,8 @@ def refine_heights(
     propagator
         Reused if given (shape ``(H, W)``; default
         :func:`holo_pipeline.optics.iteration_propagator`): the leave-one-out retrievals share
-        its cached plane-to-plane transfer functions; trial distances are not cached.
+        its cached plane-to-plane transfer functions; the trial distances around each height
+        share that height's band limit (:meth:`~holo_pipeline.optics.Propagator.fine_scan`).
 
     Returns
     -------
@@ -271,9 +272,8 @@ def refine_heights(
     measured = np.sqrt(stack)
     span = _REFINE_SPAN_UM * 1e-6
 
-    def mismatch(dz: float, z: float, spectrum: np.ndarray, target: np.ndarray) -> float:
-        scattered = propagator.from_spectrum(spectrum, z + dz, carrier=False, cache=False)
-        return float(np.linalg.norm(np.abs(1.0 + scattered[centre]) - target))
+    def mismatch(dz: float, scattered_at, target: np.ndarray) -> float:
+        return float(np.linalg.norm(np.abs(1.0 + scattered_at(dz)[centre]) - target))
 
     refined = heights.copy()
     for k in range(n):
@@ -290,12 +290,14 @@ def refine_heights(
             max_amplitude=0.0,
             propagator=propagator,
         ).field
-        # The scattered part's spectrum once; each trial distance is one inverse transform.
+        # The scattered part's spectrum and its transfer function to height k once; each trial
+        # distance is one phase factor and one inverse transform.
         spectrum = propagator.spectrum(field - np.complex64(1.0))
+        scattered_at = propagator.fine_scan(spectrum, heights[k], carrier=False)
         best = minimize_scalar(
             mismatch,
             bounds=(-span, span),
-            args=(heights[k], spectrum, measured[k][centre]),
+            args=(scattered_at, measured[k][centre]),
             method="bounded",
             options={"xatol": 0.02e-6},
         )

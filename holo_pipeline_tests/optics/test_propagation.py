@@ -229,3 +229,22 @@ def test_invalid_fields_and_distances_raise() -> None:
     prop = Propagator((8, 8), wavelength=WAVELENGTH, pixel_size=PIXEL)
     with pytest.raises(ValueError, match=r"shape \(8, 8\)"):
         prop.propagate(np.ones((8, 9)), 1e-4)
+
+
+@pytest.mark.parametrize("carrier", [False, True])
+def test_a_fine_scan_gives_the_fields_of_its_trial_distances(carrier: bool) -> None:
+    """Trials within ±3 µm of 200 µm keep the band of 200 µm and add the extra phase alone. For a
+    field whose spectrum lies inside the band at every trial, the fields agree with propagations
+    built anew for each distance, and not with one 3 µm off."""
+    n = 256
+    rng = np.random.default_rng(3)
+    prop = Propagator((n, n), wavelength=WAVELENGTH, pixel_size=PIXEL)
+    field = _compact_band_limited_field(n, rng)
+    spectrum = prop.spectrum(field)
+    field_at = prop.fine_scan(spectrum, 200e-6, carrier=carrier)
+    before = prop.n_propagations
+    for delta in (0.0, 3e-6, -2.2e-6):
+        reference = prop.from_spectrum(spectrum, 200e-6 + delta, carrier=carrier, cache=False)
+        assert _rel_l2(field_at(delta), reference) < 2e-4
+    assert prop.n_propagations - before == 6
+    assert _rel_l2(field_at(0.0), reference) > 1e-2
