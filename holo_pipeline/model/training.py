@@ -387,7 +387,13 @@ def build_gan(
     _check_variant(variant, backbone_path)
     runtime = runtime or resolve_runtime(config)
     mixed = runtime.precision == "mixed_float16"
-    keras.utils.set_random_seed(seed)
+    # The weights' seeds: Python's, NumPy's and Keras's seed generator. TensorFlow's global seed
+    # is set in a throwaway graph only: set eagerly, it clears TensorFlow's kernel cache, and the
+    # traced steps of a reused GAN (_gan_for_run) were then optimised anew at every run (~3 s of
+    # a demo transfer run). Nothing in training draws from it (the initialisers are stateless and
+    # each epoch's data plan is NumPy's), and the weights are bit-identical either way.
+    with tf.Graph().as_default():
+        keras.utils.set_random_seed(seed)
     with runtime.strategy.scope():
         with dtype_policy(runtime.precision):
             generator = build_generator(model_config)
