@@ -42,9 +42,11 @@ class TileGrid:
 def axis_tiles(length: int, tile: int, overlap: int, multiple: int) -> TileGrid:
     """Tile starts along one axis of ``length`` pixels, neighbours overlapping by ``>= overlap``.
 
-    A tile is ``tile`` pixels, or the axis rounded up to ``multiple`` where the axis is shorter (the
-    image is then padded to that length). Tiles are spread evenly, the first at 0, the last ending
-    at the axis's end.
+    A tile is ``tile`` pixels, or the axis rounded up to ``multiple`` where the axis is at most
+    ``tile + overlap`` long (the image is then padded to that length): two tiles there would
+    overlap by nearly a whole tile, and cost up to 4× one slightly larger tile in 2-D (the demo's
+    528² FOVs were four 512² tiles). Tiles are spread evenly, the first at 0, the last ending at
+    the axis's end.
     """
     if length < 1:
         raise ValueError(f"length must be >= 1, got {length}")
@@ -52,7 +54,7 @@ def axis_tiles(length: int, tile: int, overlap: int, multiple: int) -> TileGrid:
         raise ValueError(f"tile must be a positive multiple of {multiple}, got {tile}")
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in 0..{tile - 1}, got {overlap}")
-    if length <= tile:
+    if length <= tile + overlap:
         padded = multiple * math.ceil(length / multiple)
         return TileGrid(starts=(0,), tile=padded, length=padded)
     n = math.ceil((length - tile) / (tile - overlap)) + 1
@@ -98,8 +100,8 @@ def predict_tiled(
     inputs
         ``(M, H, W, 2)`` float32 network input of the whole FOV (any H, W).
     tile
-        Tile side in pixels, a multiple of ``multiple``; an axis shorter than that is one tile,
-        padded (by reflection) to the next multiple of ``multiple``.
+        Tile side in pixels, a multiple of ``multiple``; an axis up to ``tile + overlap`` long is
+        one tile, padded (by reflection) to the next multiple of ``multiple``.
     overlap
         Least overlap of neighbouring tiles in pixels; the raised-cosine blend spans it.
     multiple

@@ -50,6 +50,15 @@ def test_axis_tiles_cover_the_axis_with_at_least_the_overlap(length):
     assert weight.min() > 0
 
 
+def test_an_axis_up_to_tile_plus_overlap_is_one_tile():
+    """The demo's 528² FOV is one 528² tile, not four 512² tiles overlapping by 496 px."""
+    one = axis_tiles(528, 512, 64, 8)
+    assert one.starts == (0,) and one.tile == one.length == 528
+    assert axis_tiles(570, 512, 64, 8).tile == 576  # rounded up to the multiple, then padded
+    two = axis_tiles(577, 512, 64, 8)
+    assert len(two.starts) == 2 and two.tile == 512
+
+
 def test_blend_ramp_is_smooth_and_positive():
     ramp = blend_ramp(32)
     assert ramp.min() > 0 and ramp.max() < 1 and np.all(np.diff(ramp) > 0)
