@@ -95,9 +95,11 @@ class TrainingConfig:
         Side of the centre crop used for validation; ``None`` validates on whole patches.
     val_batch_size
         Validation samples per batch: all of them in one batch when there are fewer; otherwise
-        the last batch is filled up with zero-weight copies (one traced shape). The validation
-        metrics are means over the validation images whatever the batch size (equal within float32
-        rounding), so it may change when a run is resumed.
+        the last batch is filled up with zero-weight copies (one traced shape). Without a GPU a
+        batch also holds at most ``VAL_BATCH_PIXELS`` pixels (``holo_pipeline.model.training``;
+        one whole 512² patch at a time). The validation metrics are means over the validation
+        images whatever the batch size (equal within float32 rounding), so it may change when a
+        run is resumed.
     augment
         Apply the ×8 flip/rotation (dihedral) augmentation to training samples.
     repeats

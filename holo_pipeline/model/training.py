@@ -683,6 +683,23 @@ def _fit_timings(
     return out
 
 
+#: On a CPU, the most validation pixels (samples × crop side²) in one batch. Larger batches of
+#: large crops run slower per sample there (cache misses): with the demo's architecture, M = 3 and
+#: 1 thread, a 512² patch took 0.75 s alone and 0.88 s each in pairs, and 256² crops 0.16 s alone
+#: and 0.19–0.22 s each in batches of 2–8, while 64² crops gain threefold from batches of 8
+#: (``benchmarks/training.py --sections validation``).
+VAL_BATCH_PIXELS = 2**17
+
+
+def validation_batch_size(config: TrainingConfig, n_val: int, side: int) -> int:
+    """Validation samples per batch: ``config.val_batch_size``, at most ``n_val`` and, without a
+    GPU, at most :data:`VAL_BATCH_PIXELS` pixels of ``side``² crops (at least 1)."""
+    batch = min(config.val_batch_size, max(n_val, 1))
+    if not tf.config.list_physical_devices("GPU"):
+        batch = min(batch, VAL_BATCH_PIXELS // (side * side))
+    return max(batch, 1)
+
+
 def train_model(
     variant: str,
     *,
@@ -763,8 +780,10 @@ def train_model(
     # weights its per-image metrics). Validation sets held in memory are cached after the first
     # pass, so that later passes skip reading and cropping.
     n_val = sum(s.n_patches for s in val_stores)
+    val_side = config.val_crop_size or min(s.patch_size for s in val_stores)
     val_data = make_dataset(
-        val_stores, n_holograms=n_holograms, batch_size=min(config.val_batch_size, n_val),
+        val_stores, n_holograms=n_holograms,
+        batch_size=validation_batch_size(config, n_val, val_side),
         seed=seed + 1, epoch=0, crop_size=config.val_crop_size, random_crop=False, augment=False,
         shuffle=False, pad_last_batch=True,
     )  # fmt: skip

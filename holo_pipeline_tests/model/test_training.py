@@ -15,6 +15,7 @@ from holo_pipeline.model.training import (
     load_generator,
     predict,
     train_model,
+    validation_batch_size,
 )
 from holo_pipeline.profile import load_profile
 from holo_pipeline.settings import ConfigError
@@ -218,6 +219,21 @@ def test_validation_metrics_do_not_depend_on_the_validation_batch_size(
     mae = [float(np.mean(np.abs(best(x, training=False).numpy() - y.numpy()))) for x, y in single]
     assert len(mae) == 5
     np.testing.assert_allclose(runs[2]["val_mae"].min(), np.mean(mae), rtol=1e-5)
+
+
+def test_on_a_cpu_a_validation_batch_of_whole_patches_holds_one(tiny_training):
+    """Small crops go in batches of ``val_batch_size``; whole 512² patches one at a time, which
+    is faster per patch on a CPU (benchmarks/training.py)."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("the pixel cap applies without a GPU")
+    config = dataclasses.replace(tiny_training, val_batch_size=8)
+    assert validation_batch_size(config, 36, 64) == 8
+    assert validation_batch_size(config, 3, 64) == 3
+    assert validation_batch_size(config, 6, 256) == 2
+    assert validation_batch_size(config, 6, 512) == 1
+    assert validation_batch_size(config, 2, 1536) == 1
 
 
 def test_val_batch_size_is_checked_and_left_out_of_the_resume_fingerprint(tiny_training):
