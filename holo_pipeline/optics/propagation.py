@@ -274,7 +274,17 @@ class Propagator:
         shared_key = (*self._key, "H", *key)
         h = _SHARED.get(shared_key) if self.cache_size else None
         if h is None:
-            h = self._compute_transfer_function(dz, carrier)
+            # H(−dz) is the conjugate of H(dz) (the band depends on |dz| only): a hop back reuses
+            # the hop forth (MH-PR's sweeps go up and down the same steps).
+            reverse = None
+            if self.cache_size:
+                reverse = self._cache.get((-dz, bool(carrier)))
+                if reverse is None:
+                    reverse = _SHARED.get((*self._key, "H", -dz, bool(carrier)))
+            if reverse is not None:
+                h = np.conj(reverse)
+            else:
+                h = self._compute_transfer_function(dz, carrier)
             if self.cache_size:
                 _SHARED.put(shared_key, h)
         if self.cache_size:
