@@ -23,6 +23,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -268,12 +269,23 @@ class Catalog:
 
 
 def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
-    """Parse and validate a catalog file (default :func:`catalog_file`)."""
+    """Parse and validate a catalog file (default :func:`catalog_file`).
+
+    The file is read every time, but parsed once per content: assets resolve dozens of paths per
+    run, and parsing the YAML is what costs (an edited catalog is parsed anew).
+    """
     source = Path(path) if path is not None else catalog_file()
     try:
-        raw = yaml.safe_load(source.read_text())
+        text = source.read_text()
     except FileNotFoundError:
         raise ConfigError(f"data catalog {source} does not exist") from None
+    return _parse_catalog(source, text)
+
+
+@lru_cache(maxsize=16)
+def _parse_catalog(source: Path, text: str) -> Catalog:
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict):

@@ -104,6 +104,27 @@ def test_an_appended_entry_is_all_it_takes(tmp_path, monkeypatch):
     assert load_table("evaluation_metrics")["rmse"].tolist() == [0.1]
 
 
+def test_the_catalog_is_parsed_once_per_content(tmp_path):
+    """Assets resolve dozens of paths a run: an unchanged file is not parsed again, an edited one
+    (even to the same size) is."""
+    custom = tmp_path / "catalog.yaml"
+    text = load_catalog().source.read_text()
+    custom.write_text(text)
+    first = load_catalog(custom)
+    assert load_catalog(custom) is first
+    edited = text.replace(
+        "uri: tables/dataset_splits.parquet", "uri: tables/dataset_spl1ts.parquet"
+    )
+    assert len(edited) == len(text) and edited != text
+    custom.write_text(edited)
+    again = load_catalog(custom)
+    assert again is not first
+    assert again.entry("dataset_splits").uri == "tables/dataset_spl1ts.parquet"
+    custom.unlink()
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_catalog(custom)
+
+
 def test_placeholders_must_match_partitioning(tmp_path):
     bad = tmp_path / "c.yaml"
     bad.write_text(
