@@ -26,10 +26,16 @@ traced call excluded):
    epochs, the demo's 2 validation patches, then 36) with ``val_batch_size`` 1 and the default:
    median seconds per validation pass against median training seconds per epoch, in the same run.
 
+7. the recurrent layer (``--sections gru``): ``ConvGRU2D`` (one input convolution per gate, the
+   first step from h = 0 without recurrent convolutions) against the textbook form (one 3F-channel
+   input convolution sliced per step, every step's recurrent convolutions), in the demo generator:
+   a 512² forward pass at M = 2, 3, 4 and a demo-size train step at M = 2, 4, 1 thread, with the
+   largest output difference.
+
 Sections 1-4 run before 5, which turns op determinism on for the rest of the process.
 
 Usage: ``python benchmarks/training.py [--steps N] [--paper-steps N] [--skip-paper] [--paper-xla]
-[--sections steps,xla,breakdown,validation]``.
+[--sections steps,xla,breakdown,validation,gru]``.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ import tensorflow as tf
 
 from holo_pipeline.datasets.patch_store import write_patch_store
 from holo_pipeline.datasets.tf_data import load_into_memory, make_dataset
-from holo_pipeline.model import RHMConfig, build_generator
+from holo_pipeline.model import RHMConfig, build_generator, networks
+from holo_pipeline.model.convgru import ConvGRU2D
 from holo_pipeline.model.runs import train_and_publish
 from holo_pipeline.model.training import TIMING_PHASES, build_gan, resolve_runtime, train_model
 from holo_pipeline.profile import load_profile
@@ -219,6 +226,83 @@ def breakdown_section() -> None:
           f"leaves jit_compile={gan.jit_compile} (Keras turns XLA off).")  # fmt: skip
 
 
+class _TextbookConvGRU2D(ConvGRU2D):
+    """The GRU equations as written: one 3F-channel input convolution whose channels are sliced
+    per step, and every step's recurrent convolutions from h = 0 on (the reference for ``gru``)."""
+
+    def call(self, inputs):
+        f = self.filters
+        shape = tf.shape(inputs)
+        folded = tf.reshape(inputs, (-1, shape[2], shape[3], inputs.shape[-1]))
+        x_all = tf.nn.conv2d(folded, self.kernel, 1, "SAME") + self.bias
+        x_all = tf.reshape(x_all, (shape[0], shape[1], shape[2], shape[3], 3 * f))
+        u_zr, u_h = self.recurrent_kernel[..., : 2 * f], self.recurrent_kernel[..., 2 * f :]
+        h = tf.zeros_like(x_all[:, 0, ..., :f])
+        states = []
+        for t in range(inputs.shape[1]):
+            x_t = x_all[:, t]
+            zr = tf.sigmoid(x_t[..., : 2 * f] + tf.nn.conv2d(h, u_zr, 1, "SAME"))
+            z, r = zr[..., :f], zr[..., f:]
+            candidate = tf.tanh(x_t[..., 2 * f :] + tf.nn.conv2d(r * h, u_h, 1, "SAME"))
+            h = z * h + (1.0 - z) * candidate
+            states.append(h)
+        return tf.stack(states, axis=1) if self.return_sequences else h
+
+
+def _with_gru(layer_class, build):
+    """Call ``build()`` with the generator built from ``layer_class`` recurrent layers."""
+    saved = networks.ConvGRU2D
+    networks.ConvGRU2D = layer_class
+    try:
+        return build()
+    finally:
+        networks.ConvGRU2D = saved
+
+
+def _best_of(fn, repeats: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gru_section(args) -> None:
+    """ConvGRU2D against the textbook GRU in the demo generator (same weights, 1 thread)."""
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    profile = load_profile("demo")
+    model_config, config = profile.model, profile.training("transfer")
+    print(f"\n[ConvGRU2D vs textbook GRU] demo architecture (n_ch={model_config.n_ch}, "
+          f"levels={model_config.n_levels}), float32, 1 thread")  # fmt: skip
+    ours = build_generator(model_config)
+    textbook = _with_gru(_TextbookConvGRU2D, lambda: build_generator(model_config))
+    textbook.set_weights(ours.get_weights())
+    forward = {
+        name: tf.function(lambda x, g=g: g(x, training=False))
+        for name, g in (("ours", ours), ("textbook", textbook))
+    }
+    for m in (2, 3, 4):
+        x, _ = _batch(model_config, batch=1, m=m, size=512, seed=m)
+        s = {k: _best_of(lambda f=f, x=x: f(x).numpy(), 3) for k, f in forward.items()}
+        diff = float(np.max(np.abs(forward["ours"](x).numpy() - forward["textbook"](x).numpy())))
+        print(f"  forward 512², M={m}: {s['ours'] * 1e3:6.0f} ms vs textbook "
+              f"{s['textbook'] * 1e3:6.0f} ms   ratio {s['ours'] / s['textbook']:.2f}   "
+              f"max |difference| {diff:.1e}")  # fmt: skip
+    size = config.crop_size or 64
+    for m in (2, 4):
+        x, y = _batch(model_config, batch=config.batch_size, m=m, size=size, seed=m)
+        step = {}
+        for name, cls in (("ours", ConvGRU2D), ("textbook", _TextbookConvGRU2D)):
+            gan = _with_gru(cls, lambda: _gan("scratch", model_config, config, None))
+            step[name] = _time_steps(gan, x, y, steps=args.steps)
+        print(f"  train step {config.batch_size}×{size}², M={m}: {step['ours'] * 1e3:6.0f} ms vs "
+              f"textbook {step['textbook'] * 1e3:6.0f} ms   "
+              f"ratio {step['ours'] / step['textbook']:.2f}")  # fmt: skip
+
+
 def validation_section() -> None:
     """Seconds per validation pass against the validation batch size (demo model and settings)."""
     profile = load_profile("demo")
@@ -281,8 +365,8 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--sections",
-        default="steps,xla,breakdown,validation",
-        help="comma-separated: steps, xla, breakdown, validation",
+        default="steps,xla,breakdown,validation,gru",
+        help="comma-separated: steps, xla, breakdown, validation, gru",
     )
     args = parser.parse_args()
     sections = set(args.sections.split(","))
@@ -299,6 +383,8 @@ def main() -> None:
                         m=2, size=512, steps=args.paper_steps)  # fmt: skip
     if "validation" in sections:
         validation_section()
+    if "gru" in sections:
+        gru_section(args)
     if "breakdown" in sections:
         breakdown_section()
 

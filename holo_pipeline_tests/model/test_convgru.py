@@ -80,3 +80,48 @@ def test_config_round_trip_and_validation():
     assert (clone.filters, clone.kernel_size, clone.return_sequences) == (5, 1, True)
     with pytest.raises(ValueError, match="kernel_size"):
         ConvGRU2D(4, 2)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4])
+def test_first_step_runs_no_recurrent_convolution(m):
+    # Three input convolutions (one per gate, all M steps at once), then three recurrent ones
+    # per step after the first: from h = 0 they are exactly zero and skipped.
+    layer = ConvGRU2D(4, 3, return_sequences=True)
+    graph = tf.function(layer).get_concrete_function(tf.TensorSpec((1, m, 8, 8, 2))).graph
+    convolutions = [op for op in graph.get_operations() if op.type == "Conv2D"]
+    assert len(convolutions) == 3 + 3 * (m - 1)
+
+
+def test_gradients_match_the_gru_equations():
+    # The split gate convolutions and the skipped first step change how gradients are summed,
+    # not what they are: compare with the same equations written as one 3F-channel convolution.
+    rng = np.random.default_rng(3)
+    layer = ConvGRU2D(3, 3, return_sequences=True, bias_initializer="random_normal")
+    seq = tf.constant(rng.standard_normal((2, 3, 6, 5, 2)).astype(np.float32))
+    layer(seq)
+    f = 3
+
+    def textbook(x):
+        folded = tf.reshape(x, (-1, 6, 5, 2))
+        gx = tf.reshape(tf.nn.conv2d(folded, layer.kernel, 1, "SAME") + layer.bias, (2, 3, 6, 5, 9))
+        h = tf.zeros((2, 6, 5, f))
+        states = []
+        for t in range(3):
+            gh = tf.nn.conv2d(h, layer.recurrent_kernel[..., : 2 * f], 1, "SAME")
+            z = tf.sigmoid(gx[:, t, ..., :f] + gh[..., :f])
+            r = tf.sigmoid(gx[:, t, ..., f : 2 * f] + gh[..., f:])
+            u_h = layer.recurrent_kernel[..., 2 * f :]
+            candidate = tf.tanh(gx[:, t, ..., 2 * f :] + tf.nn.conv2d(r * h, u_h, 1, "SAME"))
+            h = z * h + (1 - z) * candidate
+            states.append(h)
+        return tf.stack(states, axis=1)
+
+    weights = [layer.kernel, layer.recurrent_kernel, layer.bias]
+    grads = []
+    for fn in (layer, textbook):
+        with tf.GradientTape() as tape:
+            tape.watch(seq)
+            loss = tf.reduce_sum(tf.sin(fn(seq)))
+        grads.append(tape.gradient(loss, [seq, *weights]))
+    for ours, reference in zip(*grads, strict=True):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5, atol=1e-6)
