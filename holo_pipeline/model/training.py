@@ -426,14 +426,19 @@ TRACED_GANS_KEPT = 3
 """How many trained :class:`RHMGan` (with their traced steps) one process keeps for reuse."""
 
 
-def _gan_for_run(variant: str, *, model_config, config, runtime, **kwargs) -> RHMGan:
+def _gan_for_run(
+    variant: str, *, model_config, config, runtime, n_holograms: int, **kwargs
+) -> RHMGan:
     """:func:`build_gan`, but into an earlier run's GAN of the same graph when there is one.
 
     Tracing and optimising ``fit``'s train and test steps costs seconds per run (more than the
     demo's steps); a GAN whose traced steps would be the same graph is reused instead. The fresh
     GAN's whole state (weights, optimizer slots and step, learning-rate schedule) is copied into
     it, so the run starts from exactly the state a fresh GAN has and trains identically. The key
-    holds everything the traced graph depends on that is not a variable.
+    holds everything the traced graph depends on that is not a variable, M included: Keras traces
+    its steps with ``reduce_retracing``, so a second M on one GAN would be traced once more with M
+    unknown, and ``ConvGRU2D`` then runs a symbolic loop, 1.6-1.8× slower per demo step than its
+    unrolled one.
     """
     fresh = build_gan(variant, model_config=model_config, config=config, runtime=runtime, **kwargs)
     if runtime.strategy is not tf.distribute.get_strategy() or runtime.precision != "float32":
@@ -441,6 +446,7 @@ def _gan_for_run(variant: str, *, model_config, config, runtime, **kwargs) -> RH
     key = json.dumps(
         {
             "frozen": variant == "frozen_rnn",
+            "n_holograms": int(n_holograms),
             "model": dataclasses.asdict(model_config),
             "graph": [getattr(config, name) for name in _GRAPH_SETTINGS],
             "decay": config.lr_decay_per_epoch < 1.0,
@@ -815,6 +821,7 @@ def train_model(
         seed=seed,
         backbone_path=backbone_path,
         runtime=runtime,
+        n_holograms=n_holograms,
     )
     with runtime.strategy.scope(), dtype_policy("float32"):
         best_generator = build_generator(model_config, name="rhm_generator_best")

@@ -93,6 +93,33 @@ def test_a_run_on_an_earlier_runs_traced_gan_trains_as_a_fresh_one(
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
 
 
+def test_runs_of_other_m_in_one_process_trace_a_known_m(
+    tiny_config, tiny_training, stores, tmp_path, monkeypatch
+):
+    """A reused GAN never sees a second M: Keras would retrace its steps with M unknown, and the
+    recurrent layers would fall back to their slower symbolic loop."""
+    from holo_pipeline.model.convgru import ConvGRU2D
+
+    seen = []
+    call = ConvGRU2D.call
+
+    def recording_call(self, inputs):
+        seen.append(inputs.shape[1])
+        return call(self, inputs)
+
+    monkeypatch.setattr(ConvGRU2D, "call", recording_call)
+    train, val = stores
+    config = dataclasses.replace(tiny_training, epochs=1)
+    forget_traced_gans()
+    for m in (3, 2, 3):
+        train_model(
+            "scratch", config=config, workdir=tmp_path / f"m{m}-{len(seen)}", seed=0,
+            train_stores=[train], val_stores=[val], n_holograms=m, model_config=tiny_config,
+        )  # fmt: skip
+    forget_traced_gans()
+    assert {2, 3} <= set(seen) and None not in seen
+
+
 def test_seeding_a_gan_leaves_tensorflow_random_state_and_kernels_alone(tiny_config, tiny_training):
     """The weights are seeded as ``keras.utils.set_random_seed`` seeds them, but TensorFlow's own
     random state goes on as it was: resetting it eagerly clears TensorFlow's kernel cache, and the
