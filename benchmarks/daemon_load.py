@@ -10,8 +10,9 @@ of 32×32 frames; 48-px patches, 10 MH-PR iterations, as the Dagster tests use):
 2. once the instance is idle, ``--slides`` more are moved in at once and timed the same way.
 
 Then, from the instance's event log (public APIs only), it checks that every per-slide asset is
-materialised exactly once per slide partition, that none is lost and no run failed, and that the
-steps of the ``holo_cpu`` pool never overlap more than the pool's limit. Exits 1 if any fails.
+materialised exactly once per slide partition, that none is lost and no run failed, that each
+slide's physics chain ran in one run (no backfill submitted), and that the steps of the
+``holo_cpu`` pool never overlap more than the pool's limit. Exits 1 if any fails.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/daemon_load.py              # 12 slides at once
     PYTHONPATH=$PWD .venv/bin/python benchmarks/daemon_load.py --slides 4 --no-alone
@@ -85,6 +86,10 @@ class LoadReport:
     failed_runs: list[str]
     pool_limit: int
     max_pool_concurrency: int
+    chain_runs: tuple[int, int] = (1, 1)
+    """(min, max) runs per dropped slide that targeted its physics chain (SR .. patches)."""
+    backfills: int = 0
+    """Backfills the automation sensor submitted (it is meant to launch plain runs only)."""
 
     def violations(self) -> list[str]:
         found = []
@@ -95,6 +100,11 @@ class LoadReport:
             found.append(f"{len(self.lost)} (slide, asset) never materialised: {self.lost[:5]}")
         if self.failed_runs:
             found.append(f"{len(self.failed_runs)} runs failed: {self.failed_runs[:5]}")
+        if self.chain_runs != (1, 1):
+            low, high = self.chain_runs
+            found.append(f"{low}..{high} runs per slide targeted its physics chain, not exactly 1")
+        if self.backfills:
+            found.append(f"{self.backfills} backfills submitted; the sensors launch runs only")
         if self.max_pool_concurrency > self.pool_limit:
             found.append(
                 f"{self.max_pool_concurrency} {POOL} steps at once > its limit {self.pool_limit}"
@@ -116,6 +126,9 @@ class LoadReport:
         for asset, (low, high) in self.materialisations.items():
             out.append(f"materialisations per partition  {asset:<26} min {low}  max {high}")
         out.append(f"lost (slide, asset): {len(self.lost)}; failed runs: {len(self.failed_runs)}")
+        low, high = self.chain_runs
+        out.append(f"runs per slide for its physics chain: min {low}  max {high}")
+        out.append(f"backfills submitted: {self.backfills}")
         out.append(
             f"max {POOL} steps at once: {self.max_pool_concurrency} (limit {self.pool_limit})"
         )
@@ -151,6 +164,18 @@ def max_concurrent_steps(instance: dg.DagsterInstance, step_keys: set[str]) -> i
         running += delta
         highest = max(highest, running)
     return highest
+
+
+def chain_runs_per_slide(instance: dg.DagsterInstance, slide_ids: list[str]) -> tuple[int, int]:
+    """(min, max) over ``slide_ids`` of the runs whose selection held a per-slide asset other
+    than raw_scans (the chain the automation sensor requests after ingestion)."""
+    chain = {dg.AssetKey(a) for a in SLIDE_ASSETS} - {dg.AssetKey("raw_scans")}
+    counts: Counter[str] = Counter()
+    for run in instance.get_runs():
+        if chain & set(run.asset_selection or ()):
+            counts[run.tags.get("dagster/partition", "")] += 1
+    per_slide = [counts.get(s, 0) for s in slide_ids]
+    return min(per_slide), max(per_slide)
 
 
 def _pool_step_keys() -> set[str]:
@@ -252,6 +277,8 @@ def run_load(
             failed_runs=[r.run_id for r in failed],
             pool_limit=pool_limit,
             max_pool_concurrency=max_concurrent_steps(instance, _pool_step_keys()),
+            chain_runs=chain_runs_per_slide(instance, dropped),
+            backfills=len(instance.get_backfills()),
         )
 
 

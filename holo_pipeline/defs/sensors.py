@@ -82,10 +82,17 @@ def landing_sensor(
     )
 
 
+# One run per slide partition, never a backfill. By default a tick that requests several
+# partitions of one asset (slides dropped together) is submitted as a backfill, and the backfill
+# daemon then decides a second time, on its own bookkeeping, what to launch; under load (CI, stop
+# 21) one slide's mhpr_ground_truth and patch_dataset were materialised twice on that route. A run
+# per partition is the route a lone slide always took: its chain SR -> patches in one run, tagged
+# with its partition, in progress exactly while that run is.
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "holo_automation",
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=AUTOMATION_INTERVAL_S,
+    emit_backfills=False,
     description="Evaluates every asset's automation condition (per-slide assets follow eagerly).",
 )

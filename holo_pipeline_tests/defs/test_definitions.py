@@ -66,6 +66,8 @@ def test_code_location_loads_without_tensorflow_and_has_the_graph():
     sensors = {s.name: s for s in repo.sensor_defs}
     assert set(sensors) == {"landing_sensor", "holo_automation"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    # a run per slide partition, never a backfill (see holo_pipeline/defs/sensors.py)
+    assert sensors["holo_automation"].emit_backfills is False
     blocking = {
         k.name
         for k, c in repo.asset_checks_defs_by_key.items()

@@ -31,6 +31,8 @@ def test_slides_dropped_at_once_are_each_materialised_once_within_the_pool_limit
     # exactly once, the slide processed first included (it is not redone when the others arrive)
     assert report.materialisations == {asset: (1, 1) for asset in SLIDE_ASSETS}, summary
     assert not report.lost and not report.failed_runs, summary
+    # one run per slide for its chain, as a lone slide gets: no backfill bundles them
+    assert report.chain_runs == (1, 1) and report.backfills == 0, summary
     assert report.pool_limit == POOL_LIMITS["holo_cpu"]
     assert report.max_pool_concurrency <= report.pool_limit, summary
     assert report.violations() == []
