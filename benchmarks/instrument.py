@@ -4,12 +4,17 @@ Also, with ``--consistency``, reconstructs one FOV per tissue with the optics co
 errors against the simulator's truth (autofocus, shifts, drift, MH-PR ECC)
 (heights: "|dz| max" is the largest error of the heights MH-PR used, "mean" their common error
 and "spread" half their range of errors, the part no common offset removes), and with
-``--statistics`` the per-tissue field statistics over several patients.
+``--statistics`` the per-tissue field statistics over several patients. With ``--refine`` it
+compares the pipeline's height refinement (``refine_heights``: two rounds of two interleaved halves)
+with the leave-one-out scheme it replaced (one MH-PR of all heights but one, for every height), on
+the same autofocused heights of one FOV per tissue and seed: the heights' errors against the truth
+once their common offset is removed (MH-PR refocuses that), and the seconds each took.
 
     .venv/bin/python benchmarks/instrument.py                 # timing and size
     .venv/bin/python benchmarks/instrument.py --cohort        # + a full demo cohort
     .venv/bin/python benchmarks/instrument.py --consistency --frame-size 256 --seeds 2024 7 11
     .venv/bin/python benchmarks/instrument.py --statistics
+    .venv/bin/python benchmarks/instrument.py --refine --seeds 2024 7 11 3
 """
 
 from __future__ import annotations
@@ -114,6 +119,118 @@ def consistency(
             )
 
 
+def _leave_one_out(holograms: np.ndarray, z2: np.ndarray, *, wavelength, pixel_size) -> np.ndarray:
+    """The refinement ``refine_heights`` replaced: for every height, a 5-sweep MH-PR of all the
+    others predicts it, and the same ±3 µm bounded search fits it (the reference of --refine)."""
+    from scipy.optimize import minimize_scalar
+
+    from holo_pipeline import optics
+    from holo_pipeline.datasets import processing
+
+    stack = np.asarray(holograms, dtype=np.float32)
+    prop = optics.iteration_propagator(
+        stack.shape[1:], wavelength=wavelength, pixel_size=pixel_size
+    )
+    ty, tx = (max(s // 6, 1) for s in stack.shape[1:])
+    centre = (slice(ty, -ty), slice(tx, -tx))
+    refined = np.array(z2, dtype=np.float64)
+    for k in range(len(z2)):
+        others = np.arange(len(z2)) != k
+        field = optics.multi_height_phase_retrieval(
+            stack[others],
+            np.asarray(z2)[others],
+            wavelength=wavelength,
+            pixel_size=pixel_size,
+            iterations=5,
+            momentum=processing._REFINE_MOMENTUM,
+            momentum_cutoff=processing._REFINE_MOMENTUM_CUTOFF,
+            refocus_range=0.0,
+            max_amplitude=0.0,
+            propagator=prop,
+        ).field
+        at = prop.fine_scan(prop.spectrum(field - np.complex64(1.0)), z2[k], carrier=False)
+        target = np.sqrt(stack[k])[centre]
+        best = minimize_scalar(
+            lambda d, at=at, target=target: float(
+                np.linalg.norm(np.abs(1.0 + at(d)[centre]) - target)
+            ),
+            bounds=(-3e-6, 3e-6),
+            method="bounded",
+            options={"xatol": 0.02e-6},
+        )
+        refined[k] = z2[k] + best.x
+    return refined
+
+
+def refine(root: Path, frame: int, seeds: list[int], tissues: list[str]) -> None:
+    from holo_pipeline.datasets import processing
+    from holo_pipeline.datasets.slides import super_resolve_task
+    from holo_pipeline.instrument import read_slide
+    from holo_pipeline.instrument.simulate import read_truth
+
+    print(
+        f"height refinement, {frame}x{frame} frames: errors (µm) of the heights against the truth "
+        "less their mean (RMS, max), and seconds; autofocus = before refinement"
+    )
+    print(
+        "seed  tissue          autofocus rms  max | leave-one-out rms  max      s | "
+        "refine_heights rms  max      s"
+    )
+    totals: dict[str, list[float]] = {"loo": [], "new": [], "loo_s": [], "new_s": []}
+    for seed in seeds:
+        for tissue in tissues:
+            path = simulate_slide(
+                root,
+                tissue=tissue,
+                slide_id=f"refine-{tissue.replace('_', '-')}-{seed}",
+                patient_id="p1",
+                n_fov=1,
+                seed=seed,
+                optics=MicroscopeConfig(frame_shape=(frame, frame)),
+            )
+            slide, truth = read_slide(path), read_truth(path, "fov_000")
+            optics = {"wavelength": slide.wavelength_m, "pixel_size": slide.sr_pixel_size_m}
+            holograms = super_resolve_task(str(path), "fov_000").holograms
+            bounds = np.array([slide.z2_search_bounds_m(h) for h in range(slide.n_heights)])
+            z_af, _ = processing.autofocus_fov(
+                holograms,
+                **optics,
+                z_min=bounds[:, 0],
+                z_max=bounds[:, 1],
+                z2_nominal=slide.z2_nominal_m,
+                refine_sweeps=0,
+            )
+
+            def errors(z: np.ndarray, true_z2: np.ndarray = truth.z2_m) -> tuple[float, float]:
+                e = (np.asarray(z) - true_z2) * 1e6
+                e -= e.mean()
+                return float(np.sqrt(np.mean(e**2))), float(np.abs(e).max())
+
+            start = time.perf_counter()
+            loo = _leave_one_out(holograms, z_af, **optics)
+            loo_s = time.perf_counter() - start
+            start = time.perf_counter()
+            new = processing.refine_heights(holograms, z_af, **optics)
+            new_s = time.perf_counter() - start
+            (a_rms, a_max), (l_rms, l_max), (n_rms, n_max) = map(errors, (z_af, loo, new))
+            totals["loo"].append(l_rms)
+            totals["new"].append(n_rms)
+            totals["loo_s"].append(loo_s)
+            totals["new_s"].append(new_s)
+            print(
+                f"{seed:<5d} {tissue:15s} {a_rms:13.2f} {a_max:4.2f} | {l_rms:17.2f} {l_max:4.2f} "
+                f"{loo_s:6.2f} | {n_rms:18.2f} {n_max:4.2f} {new_s:6.2f}",
+                flush=True,
+            )
+    loo_rms, new_rms = np.array(totals["loo"]), np.array(totals["new"])
+    print(
+        f"mean RMS over {len(loo_rms)} FOVs: leave-one-out {loo_rms.mean():.3f} µm, "
+        f"refine_heights {new_rms.mean():.3f} µm (better on {int((new_rms < loo_rms).sum())}); "
+        f"time refine_heights / leave-one-out "
+        f"{np.sum(totals['new_s']) / np.sum(totals['loo_s']):.2f}"
+    )
+
+
 def statistics(patients: int) -> None:
     from holo_pipeline.instrument.tissues import (
         patient_parameters,
@@ -189,10 +306,19 @@ def main() -> None:
     parser.add_argument("--cohort", action="store_true", help="also time a whole demo cohort")
     parser.add_argument("--consistency", action="store_true")
     parser.add_argument("--statistics", action="store_true")
+    parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="height refinement against its leave-one-out reference (also takes --seeds, --tissue)",
+    )
     parser.add_argument("--tissue", action="append", choices=TISSUES, help="for --consistency")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--seeds", type=int, nargs="+", default=None, help="for --consistency (default: --seed)"
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="for --consistency, --refine (default: --seed)",
     )
     parser.add_argument(
         "--plain-sweeps",
@@ -210,6 +336,9 @@ def main() -> None:
         root = Path(tmp)
         if args.statistics:
             statistics(patients=5)
+        if args.refine:
+            refine(root, args.frame_size, args.seeds or [args.seed], args.tissue or list(TISSUES))
+            return
         if args.consistency:
             consistency(
                 root,

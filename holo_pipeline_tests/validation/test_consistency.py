@@ -75,8 +75,8 @@ def test_heights_refined_against_one_another(tmp_path: Path):
     relative = error - error.mean()
     print("relative height errors after refinement (µm):", np.round(relative * 1e6, 2))
     assert np.abs(relative).max() <= 0.6e-6, relative
-    with pytest.raises(ValueError, match="n >= 3"):
-        refine_heights(holograms[:2], spoiled[:2], **optics)
+    with pytest.raises(ValueError, match="n >= 4"):
+        refine_heights(holograms[:3], spoiled[:3], **optics)
 
 
 # Measured on this Pap slide (sparse, large, flat cells): heights within 1.8 µm and ECC 0.969, but

@@ -190,7 +190,7 @@ def super_resolved_holograms_valid(
 @dg.asset(
     **SLIDE_STEP,
     deps=[super_resolved_holograms],
-    code_version="autofocused_heights-3",
+    code_version="autofocused_heights-4",
     kinds={"parquet", "dask"},
     description="z2 of every FOV and height by edge-sparsity autofocus within the stage range.",
 )
