@@ -80,6 +80,19 @@ def time_cohort(root: Path, profile: str, seed: int) -> None:
     )
 
 
+def _one_fov_slide(root: Path, prefix: str, tissue: str, seed: int, config: MicroscopeConfig):
+    """Simulate a one-FOV slide of ``tissue`` (patient p1) and return its directory."""
+    return simulate_slide(
+        root,
+        tissue=tissue,
+        slide_id=f"{prefix}-{tissue.replace('_', '-')}-{seed}",
+        patient_id="p1",
+        n_fov=1,
+        seed=seed,
+        optics=config,
+    )
+
+
 def consistency(
     root: Path, frame: int, seeds: list[int], tissues: list[str], plain_sweeps: list[int]
 ) -> None:
@@ -96,15 +109,7 @@ def consistency(
     )
     for seed in seeds:
         for tissue in tissues:
-            slide = simulate_slide(
-                root,
-                tissue=tissue,
-                slide_id=f"cons-{tissue.replace('_', '-')}-{seed}",
-                patient_id="p1",
-                n_fov=1,
-                seed=seed,
-                optics=config,
-            )
+            slide = _one_fov_slide(root, "cons", tissue, seed, config)
             r = check_fov(slide, "fov_000", mhpr)
             rt = check_fov(slide, "fov_000", mhpr, true_heights=True)
             without = [check_fov(slide, "fov_000", p, true_heights=True).ecc for p in plain]
@@ -179,14 +184,8 @@ def refine(root: Path, frame: int, seeds: list[int], tissues: list[str]) -> None
     totals: dict[str, list[float]] = {"loo": [], "new": [], "loo_s": [], "new_s": []}
     for seed in seeds:
         for tissue in tissues:
-            path = simulate_slide(
-                root,
-                tissue=tissue,
-                slide_id=f"refine-{tissue.replace('_', '-')}-{seed}",
-                patient_id="p1",
-                n_fov=1,
-                seed=seed,
-                optics=MicroscopeConfig(frame_shape=(frame, frame)),
+            path = _one_fov_slide(
+                root, "refine", tissue, seed, MicroscopeConfig(frame_shape=(frame, frame))
             )
             slide, truth = read_slide(path), read_truth(path, "fov_000")
             optics = {"wavelength": slide.wavelength_m, "pixel_size": slide.sr_pixel_size_m}
