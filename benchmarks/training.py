@@ -26,6 +26,12 @@ traced call excluded):
    epochs, the demo's 2 validation patches, then 36) with ``val_batch_size`` 1 and the default:
    median seconds per validation pass against median training seconds per epoch, in the same run.
 
+8. oneDNN (``--sections onednn``): TensorFlow's oneDNN kernels on and off (``TF_ENABLE_ONEDNN_OPTS``
+   1 and 0, each in a fresh process, 1 thread as in a demo worker): the demo generator's forward
+   pass on 2 × 512² at M = 2 (a validation batch of the model assets), ``ms_ssim`` of 2 × 512², and
+   demo-size train steps; with the largest difference between the two forward passes. The package
+   turns the kernels on where TensorFlow would leave them off (CPUs without AVX-512 VNNI/BF16/AMX).
+
 7. the recurrent layer (``--sections gru``): ``ConvGRU2D`` (one input convolution per gate, the
    first step from h = 0 without recurrent convolutions) against the textbook form (one 3F-channel
    input convolution sliced per step, every step's recurrent convolutions), in the demo generator:
@@ -36,13 +42,14 @@ traced call excluded):
 Sections 1-4 run before 5, which turns op determinism on for the rest of the process.
 
 Usage: ``python benchmarks/training.py [--steps N] [--paper-steps N] [--skip-paper] [--paper-xla]
-[--sections steps,xla,breakdown,validation,gru]``.
+[--sections steps,xla,breakdown,validation,gru,onednn]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import subprocess
@@ -52,6 +59,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as importing holo_pipeline does
 
 import numpy as np
 import tensorflow as tf
@@ -376,10 +384,14 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--sections",
-        default="steps,xla,breakdown,validation,gru",
-        help="comma-separated: steps, xla, breakdown, validation, gru",
+        default="steps,xla,breakdown,validation,gru,onednn",
+        help="comma-separated: steps, xla, breakdown, validation, gru, onednn",
     )
+    parser.add_argument("--onednn-probe", metavar="OUT.npy", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.onednn_probe:
+        _onednn_probe(args.onednn_probe, steps=args.steps)
+        return
     sections = set(args.sections.split(","))
     if "steps" in sections:
         steps_section(args)
@@ -398,6 +410,64 @@ def main() -> None:
         gru_section(args)
     if "breakdown" in sections:
         breakdown_section()
+    if "onednn" in sections:
+        onednn_section(args)
+
+
+def _onednn_probe(out: str, *, steps: int) -> None:
+    """The ``onednn`` section's child process: its timings as JSON, the forward pass to ``out``."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    profile = load_profile("demo")
+    model_config, config = profile.model, profile.training("transfer")
+    tf.keras.utils.set_random_seed(0)
+    generator = build_generator(model_config)
+    x, y = _batch(model_config, batch=2, m=2, size=512, seed=1)
+    forward = tf.function(lambda a: generator(a, training=False))
+    np.save(out, forward(x).numpy())
+    ssim = tf.function(lambda a, b: ms_ssim(a, b, max_val=2.0))
+    y_hat = tf.tanh(x[:, 0])
+    result = {
+        "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+        "forward": _best_of(lambda: forward(x).numpy(), 3),
+        "ms_ssim": _best_of(lambda: ssim(y, y_hat).numpy(), 3),
+    }
+    xs, ys = _batch(model_config, batch=config.batch_size, m=2, size=config.crop_size or 64)
+    with tempfile.TemporaryDirectory() as tmp:
+        backbone = Path(tmp) / "backbone.keras"
+        generator.save(backbone)
+        for variant in ("frozen_rnn", "scratch"):
+            gan = _gan(variant, model_config, config, backbone)
+            result[f"step {variant}"] = _time_steps(gan, xs, ys, steps=steps)
+    print(json.dumps(result))
+
+
+def onednn_section(args) -> None:
+    """The demo model with TensorFlow's oneDNN kernels on and off, each in a fresh process."""
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for setting in ("0", "1"):
+            out = Path(tmp) / f"forward{setting}.npy"
+            env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            proc = subprocess.run(
+                [sys.executable, __file__, "--onednn-probe", str(out), "--steps", str(args.steps)],
+                capture_output=True, text=True, env=env, check=True,
+            )  # fmt: skip
+            runs[setting] = json.loads(proc.stdout.strip().splitlines()[-1])
+            runs[setting]["output"] = np.load(out)
+    off, on = runs["0"], runs["1"]
+    diff = float(np.max(np.abs(on["output"] - off["output"])))
+    print(f"\n[oneDNN] demo model, 1 thread; TF_ENABLE_ONEDNN_OPTS=0: oneDNN {off['onednn']}, "
+          f"=1: oneDNN {on['onednn']}")  # fmt: skip
+    print("  measurement                       off (s)    on (s)   off / on")
+    for key in ("forward", "ms_ssim", "step frozen_rnn", "step scratch"):
+        label = {"forward": "generator forward 2x512², M=2", "ms_ssim": "ms_ssim 2x512²"}.get(
+            key, f"train {key[5:]} 2x64², M=2"
+        )
+        print(f"  {label:32s} {off[key]:8.3f}  {on[key]:8.3f}   {off[key] / on[key]:8.2f}")
+    print(f"  largest |forward on - forward off|: {diff:.1e} (outputs in [-1, 1])")
 
 
 def steps_section(args) -> None:
