@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -587,6 +588,8 @@ class _CallbackClock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self._last = 0.0
+        self.began: float | None = None  # the first hook of on_train_begin
+        self.ended: float | None = None  # the last hook of on_train_end
 
     def interleave(
         self, callbacks: Sequence[keras.callbacks.Callback]
@@ -612,12 +615,42 @@ class _ClockMarker(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.clock.mark(self.after)
+        if self.after is None:
+            self.clock.began = self.clock._last
 
     def on_epoch_end(self, epoch, logs=None):
         self.clock.mark(self.after)
 
     def on_train_end(self, logs=None):
         self.clock.mark(self.after)
+        self.clock.ended = self.clock._last
+
+
+class _GarbageClock:
+    """Seconds and passes of Python's cyclic garbage collector while in use (``gc.callbacks``).
+
+    The collector stops every thread of the process while it walks the tracked objects, so a
+    process that holds many (a Dagster worker's definitions and instance) pays for each full pass.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full_passes = 0
+        self._start = 0.0
+
+    def _hook(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._start
+            self.full_passes += info.get("generation") == 2
+
+    def __enter__(self) -> _GarbageClock:
+        gc.callbacks.append(self._hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._hook)
 
 
 class EpochCallback(keras.callbacks.Callback):
@@ -667,7 +700,10 @@ TIMING_PHASES = (
 (epoch plans, datasets), ``build`` (networks, backbone weights, optimizers), ``restore``
 (checkpoint, history), ``fit`` (all of ``fit``), ``save`` (the generator file). ``fit`` splits into
 the first epoch's training and validation (tracing included), the other epochs', the callbacks
-(``callback:<class>`` keys give each one) and ``fit_other`` (the rest: fit's own start-up)."""
+(``callback:<class>`` keys give each one) and ``fit_other`` (the rest), of which ``fit_start``
+(from the call of ``fit`` to its first callback) and ``fit_end`` (from its last callback to its
+return) are parts. Two keys overlap the phases: ``gc`` (seconds in Python's cyclic garbage
+collector during ``fit``) and ``gc_full`` (its full passes there, a count)."""
 
 
 def _fit_timings(
@@ -854,7 +890,7 @@ def train_model(
         past = done["val_mae"].tolist()
         stopping = ResumableEarlyStopping(past, monitor="val_mae", patience=config.patience)
     phase("restore")
-    callback_clock = _CallbackClock()
+    callback_clock, garbage_clock = _CallbackClock(), _GarbageClock()
     callbacks: list[keras.callbacks.Callback] = [
         EpochStatistics(),
         BestGenerator(
@@ -870,16 +906,20 @@ def train_model(
     if start_epoch < config.epochs and not (stopping and stopping.stopped_before(gan)):
         # One pipeline over the epochs still to train: fit with steps_per_epoch keeps one iterator
         # across epochs, so epoch e of fit reads exactly epoch_data(e), resumed or not.
-        gan.fit(
-            epoch_data(start_epoch, config.epochs - start_epoch),
-            epochs=config.epochs,
-            initial_epoch=start_epoch,
-            steps_per_epoch=n_train,
-            shuffle=False,  # the epoch plans shuffle
-            validation_data=val_data,
-            callbacks=callback_clock.interleave(callbacks),
-            verbose=0,
-        )
+        train_data = epoch_data(start_epoch, config.epochs - start_epoch)
+        fit_call = time.perf_counter()
+        with garbage_clock:
+            gan.fit(
+                train_data,
+                epochs=config.epochs,
+                initial_epoch=start_epoch,
+                steps_per_epoch=n_train,
+                shuffle=False,  # the epoch plans shuffle
+                validation_data=val_data,
+                callbacks=callback_clock.interleave(callbacks),
+                verbose=0,
+            )
+        fit_return = time.perf_counter()
     phase("fit")
     history = _read_history(history_path, int(checkpoint.epoch.numpy()))
 
@@ -888,6 +928,11 @@ def train_model(
         best_generator.save(tmp)
     phase("save")
     timings.update(_fit_timings(history, start_epoch, timings["fit"], callback_clock.seconds))
+    if callback_clock.began is not None and callback_clock.ended is not None:
+        timings["fit_start"] = callback_clock.began - fit_call
+        timings["fit_end"] = fit_return - callback_clock.ended
+        timings["gc"] = garbage_clock.seconds
+        timings["gc_full"] = float(garbage_clock.full_passes)
     timings["total"] = time.perf_counter() - clock_start
     trainable, total = count_params(gan.generator)
     best_row = int(history["val_mae"].to_numpy().argmin())

@@ -1,4 +1,5 @@
 import dataclasses
+import gc
 import shutil
 
 import keras
@@ -10,6 +11,7 @@ from holo_pipeline.model.training import (
     HISTORY_COLUMNS,
     TRAIN_METRICS,
     ResumableEarlyStopping,
+    _GarbageClock,
     build_gan,
     forget_traced_gans,
     load_generator,
@@ -38,6 +40,27 @@ def test_tiny_model_overfits_one_batch(tiny_config, tiny_training, stores):
     assert mae[-5:].mean() <= 0.5 * mae[:3].mean()
 
 
+def _check_fit_timings(t):
+    """The parts of ``fit`` add up to it; its start and end lie within ``fit_other``."""
+    parts = ["train_first_epoch", "train_other_epochs", "validation_first_epoch"]
+    parts += ["validation_other_epochs", "callbacks", "fit_other"]
+    assert sum(t[k] for k in parts) == pytest.approx(t["fit"], rel=1e-9)
+    assert 0 < t["fit_start"] and 0 < t["fit_end"]
+    assert t["fit_start"] + t["fit_end"] <= t["fit_other"] + 1e-9
+    assert 0 <= t["gc"] < t["fit"] and t["gc_full"] == int(t["gc_full"]) >= 0
+
+
+def test_the_garbage_clock_times_the_collector():
+    with _GarbageClock() as clock:
+        for _ in range(3):
+            cycle = []
+            cycle.append(cycle)
+            del cycle
+            assert gc.collect() >= 1  # the list that holds itself
+    assert clock.full_passes >= 3 and clock.seconds > 0
+    assert clock._hook not in gc.callbacks
+
+
 def _kill_after_epoch(source, target, epoch):
     """Leave ``target`` as a run killed right after epoch ``epoch``'s checkpoint would be.
 
@@ -63,6 +86,7 @@ def test_killed_and_resumed_run_reaches_the_same_weights(
     )
     full = train_model("scratch", config=tiny_training, workdir=tmp_path / "full", **kw)
     assert full.resumed_from_epoch == 0 and len(full.history) == 2
+    _check_fit_timings(full.timings)
     _kill_after_epoch(tmp_path / "full", tmp_path / "resumed", epoch=1)
     resumed = train_model("scratch", config=tiny_training, workdir=tmp_path / "resumed", **kw)
     assert resumed.resumed_from_epoch == 1
