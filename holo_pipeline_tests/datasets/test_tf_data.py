@@ -139,6 +139,15 @@ def test_several_epochs_in_one_pipeline_are_the_epochs_datasets_in_turn(tmp_path
         make_dataset(stores, epoch=0, n_epochs=2, **{**kw, "drop_remainder": False})
 
 
+def test_pipelines_run_without_autotuning_even_when_cached(tmp_path):
+    """tf.data's autotuning thread made each dropped iterator wait (seconds per run in the demo)."""
+    stores = [_store(tmp_path / "a.zarr", 3)]
+    ds = make_dataset(stores, n_holograms=2, batch_size=2, seed=0, crop_size=16)
+    assert ds.options().autotune.enabled is False
+    assert ds.cache().options().autotune.enabled is False  # train_model caches validation sets
+    assert ds.options().deterministic is True
+
+
 def test_stores_read_into_memory_give_the_same_batches(tmp_path):
     stores = [_store(tmp_path / "a.zarr", 2, seed=0), _store(tmp_path / "b.zarr", 1, seed=1)]
     loaded = load_into_memory(stores, max_bytes=1 << 30)
