@@ -176,6 +176,10 @@ def _print_breakdown(title: str, wall: float, timings: dict[str, float]) -> None
         indent = "    " if key.startswith("callback:") else "  "
         value = timings[key]
         print(f"{indent}{key:28s} {value:7.2f} s  {100 * value / wall:5.1f} %")
+    if "gc" in timings:  # parts of fit_other, and the collector's share of fit (overlapping)
+        start, end = timings["fit_start"], timings["fit_end"]
+        print(f"    of fit_other: start {start:.2f} s, end {end:.2f} s; garbage collector in fit"
+              f" {timings['gc']:.2f} s ({timings['gc_full']:.0f} full passes)")  # fmt: skip
 
 
 def breakdown_section() -> None:
